@@ -1,0 +1,167 @@
+"""One ALBERT transformer block: self-attention and FFN, each post-LayerNorm."""
+
+import keras
+from keras import ops
+
+from keras_albert.layers.activations import get_activation
+
+
+@keras.saving.register_keras_serializable(package="keras_albert")
+class AlbertTransformerLayer(keras.layers.Layer):
+    """A post-LayerNorm transformer block as in ALBERT and BERT.
+
+    `x = LayerNorm(x + Dropout(Attention(x)))`, then
+    `x = LayerNorm(x + Dropout(Dense(act(Dense(x)))))`.
+
+    Query, key and value share one `[H, 3H]` projection (columns ordered
+    query | key | value, heads contiguous inside each): one matmul instead of
+    three, which is faster on every backend. Converters split and join it.
+    Attention runs through `keras.ops.dot_product_attention`, which uses
+    fused / flash kernels where the backend has them; with attention-dropout
+    in training the probabilities are computed explicitly so they can be
+    dropped, as in the original.
+
+    Args:
+        num_heads: int. Number of attention heads; divides `hidden_dim`.
+        hidden_dim: int. H, the block's width.
+        intermediate_dim: int. Width of the FFN's inner layer.
+        activation: string or callable. FFN activation (see
+            `keras_albert.layers.get_activation`).
+        dropout: float. Dropout on the attention output and the FFN output.
+        attention_dropout: float. Dropout on the attention probabilities.
+        layer_norm_epsilon: float.
+        initializer_range: float. Stddev of the truncated-normal initializer.
+
+    Call arguments:
+        x: float tensor `[batch, seq_len, hidden_dim]`.
+        padding_mask: optional tensor `[batch, seq_len]`, 1 for real tokens.
+
+    Returns:
+        float tensor `[batch, seq_len, hidden_dim]`.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        hidden_dim,
+        intermediate_dim,
+        activation="gelu_approximate",
+        dropout=0.0,
+        attention_dropout=0.0,
+        layer_norm_epsilon=1e-12,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads != 0:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.activation = activation
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.head_dim = hidden_dim // num_heads
+
+        initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
+
+        def dense(units, name, activation=None):
+            return keras.layers.Dense(
+                units,
+                activation=activation,
+                kernel_initializer=initializer,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        def layer_norm(name):
+            return keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name=name
+            )
+
+        self.qkv_dense = dense(3 * hidden_dim, "qkv_dense")
+        self.attention_output_dense = dense(hidden_dim, "attention_output_dense")
+        self.attention_layer_norm = layer_norm("attention_layer_norm")
+        self.ffn_intermediate_dense = dense(
+            intermediate_dim, "ffn_intermediate_dense", get_activation(activation)
+        )
+        self.ffn_output_dense = dense(hidden_dim, "ffn_output_dense")
+        self.ffn_layer_norm = layer_norm("ffn_layer_norm")
+        self.attention_dropout_layer = keras.layers.Dropout(
+            attention_dropout, dtype=self.dtype_policy, name="attention_dropout"
+        )
+        self.output_dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="output_dropout"
+        )
+
+    def build(self, x_shape, padding_mask_shape=None):
+        hidden_shape = tuple(x_shape[:-1]) + (self.hidden_dim,)
+        self.qkv_dense.build(hidden_shape)
+        self.attention_output_dense.build(hidden_shape)
+        self.attention_layer_norm.build(hidden_shape)
+        self.ffn_intermediate_dense.build(hidden_shape)
+        self.ffn_output_dense.build(
+            tuple(x_shape[:-1]) + (self.intermediate_dim,)
+        )
+        self.ffn_layer_norm.build(hidden_shape)
+
+    def _attend(self, query, key, value, mask, training):
+        """Scaled dot-product attention over `[batch, seq, heads, head_dim]`."""
+        if not (training and self.attention_dropout > 0):
+            return ops.dot_product_attention(query, key, value, mask=mask)
+        scores = ops.einsum("btnd,bsnd->bnts", query, key)
+        scores = scores * ops.cast(1.0 / self.head_dim**0.5, scores.dtype)
+        if mask is not None:
+            # Finite fill keeps rows that are entirely padding free of NaN.
+            scores = ops.where(mask, scores, ops.cast(-1e9, scores.dtype))
+        probabilities = ops.softmax(ops.cast(scores, "float32"), axis=-1)
+        probabilities = ops.cast(probabilities, value.dtype)
+        probabilities = self.attention_dropout_layer(probabilities, training=training)
+        return ops.einsum("bnts,bsnd->btnd", probabilities, value)
+
+    def call(self, x, padding_mask=None, training=None):
+        batch_size, sequence_length = ops.shape(x)[0], ops.shape(x)[1]
+        qkv = self.qkv_dense(x)
+        qkv = ops.reshape(
+            qkv, (batch_size, sequence_length, 3, self.num_heads, self.head_dim)
+        )
+        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        mask = None
+        if padding_mask is not None:
+            # [batch, 1 (heads), 1 (queries), seq_len (keys)]
+            mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+        attended = self._attend(query, key, value, mask, training)
+        attended = ops.reshape(attended, (batch_size, sequence_length, self.hidden_dim))
+        attention_output = self.attention_output_dense(attended)
+        attention_output = self.output_dropout_layer(attention_output, training=training)
+        x = self.attention_layer_norm(x + attention_output)
+
+        ffn_output = self.ffn_output_dense(self.ffn_intermediate_dense(x))
+        ffn_output = self.output_dropout_layer(ffn_output, training=training)
+        return self.ffn_layer_norm(x + ffn_output)
+
+    def compute_output_shape(self, x_shape, padding_mask_shape=None):
+        return tuple(x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "intermediate_dim": self.intermediate_dim,
+                "activation": keras.saving.serialize_keras_object(self.activation)
+                if callable(self.activation)
+                else self.activation,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "initializer_range": self.initializer_range,
+            }
+        )
+        return config

@@ -1,0 +1,49 @@
+"""keras-albert: ALBERT (Lan et al. 2019) for Keras 3 and TensorFlow."""
+
+from setuptools import find_packages, setup
+
+# Pinned to the versions the project is tested with. `tensorflow`, not
+# `tensorflow-cpu`: tensorflow-text and tensorflow-serving-api depend on it.
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "keras==3.15.1",
+    "keras-hub==0.32.0",
+    "tensorflow-text==2.21.1",
+    "tensorflow-serving-api==2.21.0",
+    "absl-py>=2.1,<3",
+    "sentencepiece==0.2.3",
+    "safetensors==0.8.0",
+    "seqeval==1.2.2",
+    "ai-edge-litert==2.3.0",
+    "numpy>=1.26,<3",
+]
+
+EXTRAS_REQUIRE = {
+    # HuggingFace + PyTorch are test-only references for numerical parity
+    # and checkpoint conversion; the library itself never imports torch.
+    "test": [
+        "pytest>=8,<10",
+        "torch==2.13.0",
+        "transformers==5.23.0",
+    ],
+}
+
+setup(
+    name="keras-albert",
+    version="0.1.0",
+    description="ALBERT for Keras 3: backbone, task heads, conversion, "
+    "training, TF Serving and TFLite export.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["keras_albert*", "tasks*", "export*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={
+        "console_scripts": [
+            "albert-train-sentencepiece=keras_albert.sentencepiece_trainer:main",
+            "albert-convert=keras_albert.convert.__main__:main",
+        ]
+    },
+)
