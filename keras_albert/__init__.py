@@ -1,7 +1,12 @@
 """keras-albert: ALBERT (Lan et al. 2019) for Keras 3."""
 
-from keras_albert.albert_backbone import AlbertBackbone
-from keras_albert.albert_presets import BACKBONE_PRESETS, PRESET_NAMES
 from keras_albert import layers
+from keras_albert.albert_backbone import AlbertBackbone
+from keras_albert.albert_multiple_choice import AlbertMultipleChoice
+from keras_albert.albert_presets import BACKBONE_PRESETS, PRESET_NAMES
+from keras_albert.albert_pretrainer import AlbertPretrainer
+from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
+from keras_albert.albert_text_classifier import AlbertTextClassifier
+from keras_albert.albert_token_classifier import AlbertTokenClassifier
 
 __version__ = "0.1.0"
