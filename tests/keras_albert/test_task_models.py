@@ -1,0 +1,173 @@
+"""The task heads: shapes, exact save/load round trips, preset loading, bad input."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_albert
+from keras_albert import (
+    AlbertBackbone,
+    AlbertMultipleChoice,
+    AlbertPretrainer,
+    AlbertQuestionAnswerer,
+    AlbertTextClassifier,
+    AlbertTokenClassifier,
+)
+
+TINY = dict(
+    vocabulary_size=50,
+    num_layers=4,
+    num_heads=2,
+    embedding_dim=8,
+    hidden_dim=16,
+    intermediate_dim=32,
+    num_groups=2,
+    num_inner_repetitions=2,
+    max_sequence_length=16,
+)
+
+
+def tiny_backbone():
+    keras.utils.set_random_seed(0)
+    return AlbertBackbone(**TINY)
+
+
+def features(batch=3, length=7):
+    rng = np.random.default_rng(0)
+    padding_mask = np.ones((batch, length), "int32")
+    padding_mask[0, length - 2 :] = 0
+    return {
+        "token_ids": rng.integers(5, TINY["vocabulary_size"], (batch, length)).astype("int32"),
+        "segment_ids": np.zeros((batch, length), "int32"),
+        "padding_mask": padding_mask,
+    }
+
+
+def build(task_name):
+    backbone = tiny_backbone()
+    x = features()
+    if task_name == "classifier":
+        return AlbertTextClassifier(backbone, num_classes=3), x
+    if task_name == "regressor":
+        return AlbertTextClassifier(backbone, num_classes=1), x
+    if task_name == "tagger":
+        return AlbertTokenClassifier(backbone, num_classes=5), x
+    if task_name == "reader":
+        return AlbertQuestionAnswerer(backbone), x
+    if task_name == "multiple_choice":
+        return AlbertMultipleChoice(backbone), {k: np.stack([v] * 4, axis=1) for k, v in x.items()}
+    if task_name == "pretrainer":
+        return AlbertPretrainer(backbone), dict(x, mask_positions=np.array([[1, 2], [3, 0], [1, 4]], "int32"))
+    raise AssertionError(task_name)
+
+
+TASKS = ["classifier", "regressor", "tagger", "reader", "multiple_choice", "pretrainer"]
+EXPECTED_SHAPES = {
+    "classifier": (3, 3),
+    "regressor": (3, 1),
+    "tagger": (3, 7, 5),
+    "reader": {"start_logits": (3, 7), "end_logits": (3, 7)},
+    "multiple_choice": (3, 4),
+    "pretrainer": {"mlm_logits": (3, 2, 50), "sop_logits": (3, 2)},
+}
+
+
+def shapes(outputs):
+    return keras.tree.map_structure(lambda a: tuple(a.shape), outputs)
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_task_outputs_have_documented_shapes_and_are_float32(task_name):
+    model, x = build(task_name)
+    outputs = model.predict(x, verbose=0)
+    assert shapes(outputs) == EXPECTED_SHAPES[task_name]
+    for array in keras.tree.flatten(outputs):
+        assert array.dtype == np.float32
+        assert np.isfinite(array).all()
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_keras_file_round_trip_is_exact_in_safe_mode(task_name, tmp_path):
+    model, x = build(task_name)
+    path = str(tmp_path / f"{task_name}.keras")
+    model.save(path)
+    restored = keras.models.load_model(path, safe_mode=True)
+    assert type(restored) is type(model)
+    before, after = model.predict(x, verbose=0), restored.predict(x, verbose=0)
+    for a, b in zip(keras.tree.flatten(before), keras.tree.flatten(after)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("task_name", ["classifier", "tagger", "reader"])
+def test_task_preset_restores_backbone_and_head_exactly(task_name, tmp_path):
+    model, x = build(task_name)
+    model.save_to_preset(str(tmp_path))
+    restored = type(model).from_preset(str(tmp_path))
+    for a, b in zip(
+        keras.tree.flatten(model.predict(x, verbose=0)),
+        keras.tree.flatten(restored.predict(x, verbose=0)),
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pretrainer_weights_load_into_a_classifier_backbone(tmp_path):
+    pretrainer, x = build("pretrainer")
+    pretrainer.backbone.save_to_preset(str(tmp_path))
+    classifier = AlbertTextClassifier.from_preset(str(tmp_path), num_classes=2)
+    x.pop("mask_positions")
+    expected = pretrainer.backbone.predict(x, verbose=0)["pooled_output"]
+    actual = classifier.backbone.predict(x, verbose=0)["pooled_output"]
+    np.testing.assert_array_equal(expected, actual)
+
+
+def test_mlm_output_projection_is_tied_to_the_word_embeddings():
+    pretrainer, _ = build("pretrainer")
+    table = pretrainer.backbone.token_embedding.embeddings
+    assert pretrainer.mlm_head.token_embedding.embeddings is table
+    own = [w.path for w in pretrainer.mlm_head.weights if w is not table]
+    assert sorted(own) == sorted(
+        [
+            "mlm_head/intermediate_dense/kernel",
+            "mlm_head/intermediate_dense/bias",
+            "mlm_head/intermediate_layer_norm/gamma",
+            "mlm_head/intermediate_layer_norm/beta",
+            "mlm_head/output_bias",
+        ]
+    )
+
+
+def test_classifier_fits_and_its_loss_falls():
+    model, x = build("classifier")
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    labels = np.array([0, 1, 2])
+    history = model.fit(x, labels, epochs=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_regression_head_defaults_to_mean_squared_error():
+    model, _ = build("regressor")
+    assert isinstance(model.loss, keras.losses.MeanSquaredError)
+
+
+def test_reader_averages_start_and_end_losses():
+    model, x = build("reader")
+    targets = {"start_logits": np.array([1, 2, 0]), "end_logits": np.array([2, 3, 0])}
+    logs = model.evaluate(x, targets, verbose=0, return_dict=True)
+    assert np.isfinite(logs["loss"])
+
+
+@pytest.mark.parametrize("num_classes", [0, -1, 2.5, None])
+def test_invalid_num_classes_is_rejected_by_name(num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        AlbertTextClassifier(tiny_backbone(), num_classes=num_classes)
+    with pytest.raises(ValueError, match="num_classes"):
+        AlbertTokenClassifier(tiny_backbone(), num_classes=num_classes)
+
+
+def test_named_preset_builds_a_task_architecture_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ALBERT_PRESETS", str(tmp_path))
+    with pytest.raises(ValueError, match="no weights on this machine"):
+        AlbertTextClassifier.from_preset("albert_base_v2", num_classes=2)
+    model = AlbertTextClassifier.from_preset("albert_base_v2", num_classes=2, load_weights=False)
+    assert model.backbone.hidden_dim == 768
+    assert model.backbone.num_layers == 12
