@@ -69,12 +69,15 @@ class AlbertPretrainer(AlbertTask):
         }
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
-    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, metrics="auto", weighted_metrics="auto", **kwargs
+    ):
         """Defaults: LAMB(1.76e-3, as the original for batch 4096) and the
         sum of the MLM and SOP cross-entropies, with MLM and SOP accuracy.
 
-        The MLM loss is weighted per masked position by the sample weights
-        the data pipeline provides (0 for padded prediction slots).
+        The MLM loss and accuracy are weighted per masked position by the
+        sample weights the data pipeline provides (0 for padded prediction
+        slots), so padding never counts as a correct prediction.
         """
         if optimizer == "auto":
             optimizer = keras.optimizers.Lamb(1.76e-3)
@@ -84,8 +87,16 @@ class AlbertPretrainer(AlbertTask):
                 "sop_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             }
         if metrics == "auto":
-            metrics = {
-                "mlm_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                "sop_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            metrics = {"sop_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+        if weighted_metrics == "auto":
+            # Keras passes sample weights to `weighted_metrics` only.
+            weighted_metrics = {
+                "mlm_logits": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
             }
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            weighted_metrics=weighted_metrics,
+            **kwargs,
+        )

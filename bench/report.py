@@ -1,0 +1,194 @@
+"""Results -> markdown tables with ratios, target checks, and the machine."""
+
+import datetime
+import os
+import platform
+
+from bench.scenarios import IMPLEMENTATIONS
+
+SCENARIO_TITLES = {
+    "train_fixed": "Train step, fixed shapes (random ids, no padding)",
+    "infer_fixed": "Inference batch, fixed shapes (random ids, no padding)",
+    "latency": "Single-sentence latency (one SST-2 dev sentence)",
+    "sst2_epoch": "SST-2 fine-tuning epoch (real sentences)",
+    "squad_infer": "SQuAD v1.1 part A question answering inference (real text)",
+}
+# The row every other row of a scenario is compared with.
+REFERENCE = {
+    "train_fixed": "ours_xla",
+    "infer_fixed": "ours_xla",
+    "latency": "tflite_int8",
+    "sst2_epoch": "ours_bucketed",
+    "squad_infer": "ours_bucketed",
+}
+EXTRA_LABELS = {
+    "ours_bucketed": "keras-albert, length-bucketed, dynamic padding",
+    "ours_padded": "keras-albert, every example padded to the fixed length",
+    "savedmodel": "keras-albert SavedModel (TF serving signature)",
+    "tflite_float32": "keras-albert TFLite float32",
+    "tflite_int8": "keras-albert TFLite int8 (dynamic-range)",
+}
+# (name, scenario, numerator row(s), denominator row(s), minimum ratio).
+# A ratio is "how many times faster" the numerator is.
+TARGETS = (
+    ("CPU fixed shapes, training: ours / best peer", "train_fixed", "ours", "peers", 1.0),
+    ("CPU fixed shapes, inference: ours / best peer", "infer_fixed", "ours", "peers", 1.0),
+    ("SST-2 epoch: bucketed / padded to max length", "sst2_epoch", "ours_bucketed", "ours_padded", 3.0),
+    ("int8 TFLite / float32 TFLite single-sentence latency", "latency", "tflite_int8", "tflite_float32", 2.0),
+)
+
+
+def label(implementation):
+    if implementation in IMPLEMENTATIONS:
+        return IMPLEMENTATIONS[implementation][0]
+    return EXTRA_LABELS.get(implementation, implementation)
+
+
+def is_ours(implementation):
+    return implementation.startswith("ours") or implementation in (
+        "savedmodel", "tflite_float32", "tflite_int8"
+    )
+
+
+def speed(result):
+    """A number where larger is faster, to take ratios of."""
+    value = result["value"]
+    return value if result["higher_is_better"] else 1.0 / value
+
+
+def machine_info():
+    """CPU, memory, load and library versions, for the README and the JSON."""
+    info = {"python": platform.python_version(), "platform": platform.platform()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        info["cpu"] = f"{models[0]} x {len(models)}" if models else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    info["cpu_count"] = os.cpu_count()
+    try:
+        with open("/proc/meminfo") as f:
+            total_kb = int(f.readline().split()[1])
+        info["memory_gib"] = round(total_kb / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    info["load_average"] = list(os.getloadavg())
+    from importlib import metadata
+
+    versions = {}
+    for package in ("tensorflow", "keras", "keras-hub", "torch", "transformers", "ai-edge-litert", "jax"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    info["versions"] = versions
+    info["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return info
+
+
+def _format(value, digits=3):
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"
+
+
+def _note(result):
+    parts = []
+    if "shape" in result:
+        parts.append("batch × length " + " × ".join(str(d) for d in result["shape"]))
+    if "computed_tokens" in result:
+        parts.append(
+            f"{result['num_examples']} examples, {result['num_batches']} batches, "
+            f"{result['num_shapes']} shapes; {result['real_tokens']} real of "
+            f"{result['computed_tokens']} computed tokens"
+        )
+    if "timing_method" in result:
+        parts.append(result["timing_method"])
+    if result.get("note"):
+        parts.append(result["note"])
+    return "; ".join(parts)
+
+
+def _best(results, rows):
+    candidates = [r for r in results if r.get("ok") and r["implementation"] in rows]
+    return max(candidates, key=speed, default=None)
+
+
+def target_checks(results):
+    """Each target's measured ratio and whether it is met (None: not measured)."""
+    checks = []
+    for name, scenario, numerator, denominator, minimum in TARGETS:
+        rows = [r for r in results if r["scenario"] == scenario]
+        implementations = {r["implementation"] for r in rows}
+
+        def pick(which):
+            if which == "ours":
+                return _best(rows, {i for i in implementations if is_ours(i)})
+            if which == "peers":
+                return _best(rows, {i for i in implementations if not is_ours(i)})
+            return _best(rows, {which})
+
+        top, bottom = pick(numerator), pick(denominator)
+        ratio = speed(top) / speed(bottom) if top and bottom else None
+        checks.append(
+            {
+                "target": name,
+                "minimum": minimum,
+                "ratio": ratio,
+                "met": None if ratio is None else ratio >= minimum,
+                "numerator": top and top["implementation"],
+                "denominator": bottom and bottom["implementation"],
+            }
+        )
+    return checks
+
+
+def markdown(results, info, command, notes=()):
+    """The whole report as markdown: one table per scenario, then targets."""
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {info.get('cpu')}, {info.get('cpu_count')} cores, "
+        f"{info.get('memory_gib')} GiB; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in info.get('load_average_start', info['load_average']))}, "
+        f"at end {', '.join(f'{x:.1f}' for x in info['load_average'])}  ",
+        f"Date: {info['date']}; "
+        + ", ".join(f"{name} {version}" for name, version in info["versions"].items()),
+        "",
+    ]
+    for scenario, title in SCENARIO_TITLES.items():
+        rows = [r for r in results if r["scenario"] == scenario]
+        if not rows:
+            continue
+        reference = next(
+            (r for r in rows if r["implementation"] == REFERENCE[scenario] and r.get("ok")), None
+        )
+        unit = next((r["unit"] for r in rows if r.get("ok")), "")
+        lines += [
+            f"### {title}",
+            "",
+            f"| implementation | {unit} | {label(REFERENCE[scenario])} is N× faster | "
+            "first call / compile (s) | peak RSS (MiB) | notes |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for r in rows:
+            if not r.get("ok"):
+                lines.append(f"| {label(r['implementation'])} | failed | - | - | - | {r.get('error', '')[:120]} |")
+                continue
+            ratio = speed(reference) / speed(r) if reference else None
+            lines.append(
+                f"| {label(r['implementation'])} | {_format(r['value'])} | "
+                f"{_format(ratio)}× | {_format(r.get('first_call_s'))} | "
+                f"{_format(r.get('peak_rss_mb'))} | {_note(r)} |"
+            )
+        lines.append("")
+    lines += ["### Targets", "", "| target | ratio | minimum | met |", "|---|---:|---:|---|"]
+    for check in target_checks(results):
+        met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
+        lines.append(
+            f"| {check['target']} ({check['numerator']} vs {check['denominator']}) | "
+            f"{_format(check['ratio'])} | {check['minimum']} | {met} |"
+        )
+    lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,293 @@
+"""Runs the benchmark suite: keras-albert against its peers, in one command.
+
+```
+python -m bench.run                                  # everything, ALBERT-base (~15 min idle 2-core CPU)
+python -m bench.run --scenarios=train_fixed,infer_fixed --repeats=3
+python -m bench.run --implementations=ours_xla,hf_torch --scenarios=infer_fixed
+python -m bench.run --size=tiny --repeats=1          # seconds: checks the harness
+```
+
+The orchestrator prepares every scenario's data once (`<output_dir>/data/`),
+then runs each (scenario, implementation) pair in its own subprocess, one
+after another, so that frameworks do not share threads or memory and each
+row's peak RSS is its own. It prints a markdown table with ratios and
+writes `<output_dir>/results.md` and `<output_dir>/results.json`.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from bench import report, workloads
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXED_IMPLEMENTATIONS = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
+SCENARIO_IMPLEMENTATIONS = {
+    "train_fixed": FIXED_IMPLEMENTATIONS,
+    "infer_fixed": FIXED_IMPLEMENTATIONS,
+    "latency": ("savedmodel", "tflite_float32", "tflite_int8"),
+    "sst2_epoch": ("ours_bucketed", "ours_padded"),
+    "squad_infer": ("ours_bucketed", "ours_padded"),
+}
+REAL_TEXT_SCENARIOS = ("latency", "sst2_epoch", "squad_infer")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIO_IMPLEMENTATIONS),
+        help=f"Comma-separated subset of {', '.join(SCENARIO_IMPLEMENTATIONS)}.",
+    )
+    parser.add_argument(
+        "--implementations",
+        default=None,
+        help="Comma-separated implementations to run (default: all of each scenario's: "
+        + "; ".join(f"{s}: {', '.join(i)}" for s, i in SCENARIO_IMPLEMENTATIONS.items())
+        + ").",
+    )
+    parser.add_argument("--size", default="base", choices=sorted(workloads.MODEL_SIZES))
+    parser.add_argument("--repeats", type=int, default=5, help="Timed calls per fixed-shape row.")
+    parser.add_argument("--output_dir", default=os.path.join(REPOSITORY_ROOT, "bench", "results"))
+    parser.add_argument(
+        "--spm_model_file",
+        default=None,
+        help="SentencePiece model for the real-text scenarios (default: a 30k-piece "
+        "English model trained once on SST-2 and cached in <output_dir>/cache).",
+    )
+    parser.add_argument(
+        "--real_data_xla",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=False,
+        help="Compile the real-data scenarios (both variants) with XLA.",
+    )
+    parser.add_argument("--timeout", type=float, default=1800, help="Seconds per subprocess.")
+    parser.add_argument(
+        "--in_process",
+        action="store_true",
+        help="Run every job in this process (tests; peak RSS is then shared).",
+    )
+    for field in dataclasses.fields(workloads.Shapes):
+        parser.add_argument(f"--{field.name}", type=int, default=None, help=f"Override {field.name}.")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _shapes(args):
+    shapes = dataclasses.replace(workloads.DEFAULT_SHAPES[args.size])
+    for field in dataclasses.fields(shapes):
+        value = getattr(args, field.name)
+        if value is not None:
+            setattr(shapes, field.name, value)
+    return shapes
+
+
+def plan(args):
+    """The (scenario, implementation) pairs to run, in order."""
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in scenarios if s not in SCENARIO_IMPLEMENTATIONS]
+    if unknown:
+        raise ValueError(f"--scenarios: unknown {unknown}; choose from {list(SCENARIO_IMPLEMENTATIONS)}.")
+    wanted = None
+    if args.implementations:
+        wanted = {i.strip() for i in args.implementations.split(",") if i.strip()}
+        known = {i for names in SCENARIO_IMPLEMENTATIONS.values() for i in names}
+        if wanted - known:
+            raise ValueError(f"--implementations: unknown {sorted(wanted - known)}; choose from {sorted(known)}.")
+    return [
+        (scenario, implementation)
+        for scenario in scenarios
+        for implementation in SCENARIO_IMPLEMENTATIONS[scenario]
+        if wanted is None or implementation in wanted
+    ]
+
+
+# === Data ===
+
+
+def prepare_data(args, shapes, scenarios, data_dir):
+    """Writes each scenario's inputs once; returns {scenario: (file, vocabulary_size)}."""
+    os.makedirs(data_dir, exist_ok=True)
+    vocabulary_size = workloads.MODEL_SIZES[args.size]["vocabulary_size"]
+    files = {}
+    tokenizer = None
+    if any(s in REAL_TEXT_SCENARIOS for s in scenarios):
+        tokenizer, spm_model_file = workloads.load_or_train_tokenizer(
+            args.spm_model_file, os.path.join(args.output_dir, "cache")
+        )
+        vocabulary_size = max(vocabulary_size, tokenizer.vocabulary_size())
+    if {"train_fixed", "infer_fixed"} & set(scenarios):
+        path = os.path.join(data_dir, "fixed.npz")
+        batch = workloads.random_batch(shapes.fixed_batch_size, shapes.fixed_seq_length, vocabulary_size)
+        workloads.save_arrays(path, batch)
+        files["train_fixed"] = files["infer_fixed"] = path
+    if "sst2_epoch" in scenarios:
+        from tasks import common
+
+        texts, labels = workloads.sst2_sentences(shapes.sst2_examples)
+        features = common.encode_segments(tokenizer, [texts], shapes.sst2_max_length, split="bench")
+        features.pop("stats")
+        path = os.path.join(data_dir, "sst2.npz")
+        workloads.save_arrays(path, dict(workloads.pack_ragged(features), labels=labels))
+        files["sst2_epoch"] = path
+    if "squad_infer" in scenarios:
+        from keras_albert import question_answering
+
+        questions, contexts = workloads.squad_questions(shapes.squad_examples)
+        features = {name: [] for name in ("token_ids", "segment_ids", "padding_mask")}
+        for question, context in zip(questions, contexts):
+            windows, _ = question_answering.encode_question_and_context(
+                tokenizer, question, context, max_seq_length=shapes.squad_max_length
+            )
+            for window in windows:
+                for name in features:
+                    features[name].append(window[name])
+        path = os.path.join(data_dir, "squad.npz")
+        workloads.save_arrays(path, workloads.pack_ragged(features))
+        files["squad_infer"] = path
+    if "latency" in scenarios:
+        path = os.path.join(data_dir, "latency.npz")
+        texts, _ = workloads.sst2_dev_sentences(1)
+        workloads.save_arrays(path, {}, {"text": texts[0], "spm_model_file": spm_model_file})
+        files["latency"] = path
+    return files, vocabulary_size
+
+
+# === Jobs ===
+
+
+def run_job_in_subprocess(job, timeout):
+    job_file = job["result_file"].replace(".result.json", ".job.json")
+    with open(job_file, "w") as f:
+        json.dump(job, f)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "bench.run", "--worker", job_file],
+            cwd=REPOSITORY_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    if process.returncode != 0 or not os.path.exists(job["result_file"]):
+        tail = (process.stderr or process.stdout).strip().splitlines()[-3:]
+        return {"ok": False, "error": " / ".join(tail) or f"exit status {process.returncode}"}
+    with open(job["result_file"]) as f:
+        return json.load(f)
+
+
+def worker_main(job_file):
+    """A subprocess's entry point: run one job, write its result file."""
+    with open(job_file) as f:
+        job = json.load(f)
+    from bench import scenarios
+
+    result = scenarios.run_job(job)
+    with open(job["result_file"], "w") as f:
+        json.dump(dict(result, ok=True), f, indent=1)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.worker:
+        worker_main(args.worker)
+        return None
+    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    jobs = plan(args)
+    shapes = _shapes(args)
+    load_start = list(os.getloadavg())
+    os.makedirs(args.output_dir, exist_ok=True)
+    data_dir = os.path.join(args.output_dir, "data")
+    files, vocabulary_size = prepare_data(args, shapes, {s for s, _ in jobs}, data_dir)
+    config = workloads.model_config(args.size, vocabulary_size)
+
+    results = []
+    for scenario, implementation in jobs:
+        job = {
+            "scenario": scenario,
+            "implementation": implementation,
+            "size": args.size,
+            "model_config": config,
+            "shapes": dataclasses.asdict(shapes),
+            "repeats": shapes.latency_repeats if scenario == "latency" else args.repeats,
+            "jit_compile": args.real_data_xla,
+            "data_file": files[scenario],
+            "work_dir": os.path.join(args.output_dir, "work"),
+            "result_file": os.path.join(data_dir, f"{scenario}.{implementation}.result.json"),
+        }
+        os.makedirs(job["work_dir"], exist_ok=True)
+        if os.path.exists(job["result_file"]):
+            os.remove(job["result_file"])
+        start = time.perf_counter()
+        print(f"[bench] {scenario} / {implementation} ...", end="", flush=True, file=sys.stderr)
+        if args.in_process:
+            from bench import scenarios
+
+            try:
+                result = dict(scenarios.run_job(job), ok=True)
+            except Exception as error:  # Reported in the table, like a failed subprocess.
+                result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        else:
+            result = run_job_in_subprocess(job, args.timeout)
+        result.update(scenario=scenario, implementation=implementation, wall_s=time.perf_counter() - start)
+        print(
+            f" {result['wall_s']:.0f} s, "
+            + (f"{result['value']:.4g} {result['unit']}" if result["ok"] else f"FAILED: {result['error']}"),
+            file=sys.stderr,
+            flush=True,
+        )
+        results.append(result)
+
+    info = dict(report.machine_info(), load_average_start=load_start)
+    notes = _notes(args, shapes, config)
+    text = report.markdown(results, info, command, notes)
+    with open(os.path.join(args.output_dir, "results.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(args.output_dir, "results.json"), "w") as f:
+        json.dump(
+            {
+                "command": command,
+                "machine": info,
+                "model_config": config,
+                "shapes": dataclasses.asdict(shapes),
+                "results": results,
+                "targets": report.target_checks(results),
+                "notes": notes,
+            },
+            f,
+            indent=1,
+        )
+    print(text)
+    return results
+
+
+def _notes(args, shapes, config):
+    return [
+        f"Model: {args.size} ({', '.join(f'{k}={v}' for k, v in config.items())}), fp32, "
+        "dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
+        "Fixed shapes: median of "
+        f"{args.repeats} timed calls after 2 warm-up calls (the first call's time, with "
+        "tracing and XLA compilation, is the 'first call' column).",
+        f"SST-2: the first {shapes.sst2_examples} sentences of train.tsv, batch "
+        f"{shapes.sst2_batch_size}, tokenized once with a 30k SentencePiece model trained on "
+        "SST-2 (no English ALBERT vocabulary offline); the padded variant pads every "
+        f"sentence to {shapes.sst2_max_length}. Every batch shape is compiled before the timed "
+        "epoch ('compile' column).",
+        f"SQuAD: windows of the first {shapes.squad_examples} questions of SQuAD v1.1 dev part A "
+        f"(max length {shapes.squad_max_length}, stride 128), batch {shapes.squad_batch_size}.",
+        "Each row runs in its own subprocess, one at a time; peak RSS includes the framework.",
+        f"XLA for the real-data scenarios: {args.real_data_xla}.",
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The benchmark scenarios: what one worker process measures.
+
+Each scenario function takes a job (a dict written by `bench.run`) and
+returns a result dict: the measured value with its unit, the raw timings,
+the peak memory and notes. The orchestrator turns results into tables.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from bench import measure, workloads
+
+# implementation -> (label, framework, XLA). "ours" rows are keras-albert.
+IMPLEMENTATIONS = {
+    "ours_xla": ("keras-albert, TF backend, XLA", "keras_albert", True),
+    "ours": ("keras-albert, TF backend, no XLA", "keras_albert", False),
+    "keras_hub_xla": ("keras-hub 0.32 AlbertBackbone, TF backend, XLA", "keras_hub", True),
+    "keras_hub": ("keras-hub 0.32 AlbertBackbone, TF backend, no XLA", "keras_hub", False),
+    "hf_torch": ("HF transformers AlbertForSequenceClassification, PyTorch eager", "torch", False),
+}
+
+
+def _runner(implementation, config):
+    _, framework, jit_compile = IMPLEMENTATIONS[implementation]
+    if framework == "torch":
+        from bench.torch_runner import TorchRunner
+
+        return TorchRunner(config)
+    from bench import keras_runner
+
+    build = {
+        "keras_albert": keras_runner.albert_text_classifier,
+        "keras_hub": keras_runner.keras_hub_text_classifier,
+    }[framework]
+    return keras_runner.KerasRunner(build(config), jit_compile=jit_compile)
+
+
+def _result(job, value, unit, higher_is_better, timing, **extra):
+    return {
+        "scenario": job["scenario"],
+        "implementation": job["implementation"],
+        "value": value,
+        "unit": unit,
+        "higher_is_better": higher_is_better,
+        **timing,
+        **extra,
+        "baseline_rss_mb": job.get("baseline_rss_mb"),
+        "peak_rss_mb": measure.peak_rss_mb(),
+    }
+
+
+# === Fixed shapes: random ids, no padding ===
+
+
+def fixed_shape(job, train):
+    """Train steps or inference batches at one fixed `[batch, seq_length]`."""
+    arrays, _ = workloads.load_arrays(job["data_file"])
+    runner = _runner(job["implementation"], job["model_config"])
+    features, labels = runner.split(arrays)
+    if train:
+        step = lambda: runner.train_step(features, labels)  # noqa: E731
+    else:
+        step = lambda: runner.predict(features)  # noqa: E731
+    timing = measure.time_calls(step, warmup=2, repeats=job["repeats"])
+    batch_size = arrays["token_ids"].shape[0]
+    return _result(
+        job,
+        batch_size / timing["median_s"],
+        "seq/s",
+        True,
+        timing,
+        shape=list(arrays["token_ids"].shape),
+    )
+
+
+def train_fixed(job):
+    return fixed_shape(job, train=True)
+
+
+def infer_fixed(job):
+    return fixed_shape(job, train=False)
+
+
+# === Real data: length-bucketed against padded to a fixed length ===
+
+
+def _warmup_dataset(dataset):
+    """One batch of each distinct shape of `dataset`, with its element spec.
+
+    `fit`/`predict` trace one function for the dataset's element spec;
+    running them once on this dataset compiles every batch shape (XLA
+    compiles per shape) so the timed pass measures steady-state steps.
+
+    Returns:
+        `(warmup_dataset, shapes)`: `shapes` lists every batch's
+        `(batch, length)` in one pass, in order.
+    """
+    import tensorflow as tf
+
+    first_of_shape, shapes = {}, []
+    for element in dataset:
+        features = element[0] if isinstance(element, tuple) else element
+        shape = tuple(features["token_ids"].shape)
+        shapes.append(shape)
+        first_of_shape.setdefault(shape, element)
+    warmup = tf.data.Dataset.from_generator(
+        lambda: iter(first_of_shape.values()), output_signature=dataset.element_spec
+    )
+    return warmup, shapes
+
+
+def _token_counts(features, shapes):
+    real = int(sum(len(ids) for ids in features["token_ids"]))
+    computed = int(sum(batch * length for batch, length in shapes))
+    return {
+        "real_tokens": real,
+        "computed_tokens": computed,
+        "num_batches": len(shapes),
+        "num_shapes": len(set(shapes)),
+    }
+
+
+def sst2_epoch(job):
+    """One fine-tuning epoch over the first N SST-2 sentences.
+
+    `ours_bucketed` batches through `tasks.common.training_dataset`
+    (length buckets, dynamic padding); `ours_padded` feeds the same
+    examples padded to `sst2_max_length`, as the peers' pipelines do, through
+    the same function. Every batch shape is compiled before the timed epoch
+    (compile time is reported separately).
+    """
+    from bench import keras_runner
+    from tasks import common
+
+    shapes = workloads.Shapes(**job["shapes"])
+    arrays, _ = workloads.load_arrays(job["data_file"])
+    features = workloads.unpack_ragged(arrays)
+    padded = job["implementation"] == "ours_padded"
+    if padded:
+        features = workloads.pad_to(features, shapes.sst2_max_length)
+    labels = arrays["labels"]
+    dataset = common.training_dataset(
+        features, labels, shapes.sst2_batch_size, shapes.sst2_max_length, seed=0
+    )
+    runner = keras_runner.KerasRunner(
+        keras_runner.albert_text_classifier(job["model_config"]), jit_compile=job["jit_compile"]
+    )
+    warmup, batch_shapes = _warmup_dataset(dataset)
+    start = time.perf_counter()
+    runner.model.fit(warmup, epochs=1, verbose=0)
+    compile_s = time.perf_counter() - start
+
+    timed_steps = shapes.sst2_padded_steps if padded else 0
+    if timed_steps and timed_steps < len(batch_shapes):
+        # All padded batches are the same `[batch, max_length]` work: time a
+        # few and scale to the epoch's batch count.
+        start = time.perf_counter()
+        runner.model.fit(dataset.take(timed_steps), epochs=1, verbose=0)
+        epoch_s = (time.perf_counter() - start) / timed_steps * len(batch_shapes)
+        how = f"{timed_steps} of {len(batch_shapes)} identical batches timed, scaled to the epoch"
+    else:
+        start = time.perf_counter()
+        runner.model.fit(dataset, epochs=1, verbose=0)
+        epoch_s = time.perf_counter() - start
+        how = "whole epoch timed"
+    return _result(
+        job,
+        epoch_s,
+        "s/epoch",
+        False,
+        {"first_call_s": compile_s, "median_s": epoch_s},
+        num_examples=len(labels),
+        timing_method=how,
+        **_token_counts(features, batch_shapes),
+    )
+
+
+def squad_infer(job):
+    """Question-answering inference over the first N SQuAD questions.
+
+    `ours_bucketed` predicts in length order through
+    `tasks.common.predict_in_length_order` (dynamic padding);
+    `ours_padded` runs the same function on inputs padded to
+    `squad_max_length`. Every batch shape is compiled before timing.
+    """
+    from bench import keras_runner
+    from tasks import common
+
+    shapes = workloads.Shapes(**job["shapes"])
+    arrays, _ = workloads.load_arrays(job["data_file"])
+    features = workloads.unpack_ragged(arrays)
+    if job["implementation"] == "ours_padded":
+        features = workloads.pad_to(features, shapes.squad_max_length)
+    runner = keras_runner.KerasRunner(
+        keras_runner.albert_question_answerer(job["model_config"]),
+        jit_compile=job["jit_compile"],
+        trainable=False,
+    )
+    order = np.argsort([len(ids) for ids in features["token_ids"]], kind="stable")
+    dataset = common.inference_dataset(
+        features, shapes.squad_batch_size, shapes.squad_max_length, order
+    )
+    warmup, batch_shapes = _warmup_dataset(dataset)
+    start = time.perf_counter()
+    runner.model.predict(warmup, verbose=0)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    common.predict_in_length_order(
+        runner.model, features, shapes.squad_batch_size, shapes.squad_max_length
+    )
+    total_s = time.perf_counter() - start
+    num_examples = len(features["token_ids"])
+    return _result(
+        job,
+        num_examples / total_s,
+        "seq/s",
+        True,
+        {"first_call_s": compile_s, "median_s": total_s},
+        num_examples=num_examples,
+        **_token_counts(features, batch_shapes),
+    )
+
+
+SCENARIOS = {
+    "train_fixed": train_fixed,
+    "infer_fixed": infer_fixed,
+    "sst2_epoch": sst2_epoch,
+    "squad_infer": squad_infer,
+}
+
+
+def run_job(job):
+    """Runs one job in this process and returns its result dict."""
+    job = dict(job, baseline_rss_mb=measure.current_rss_mb())
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    return SCENARIOS[job["scenario"]](job)
+
+
+def shapes_dict(shapes):
+    return dataclasses.asdict(shapes)

@@ -1,0 +1,118 @@
+"""The best answer span of each question from its windows' logits, as TF ops.
+
+`keras_albert.question_answering.decode_answer` in a serving graph, for the
+prediction itself (the n-best list, with its texts deduplicated, is not
+needed for the best answer): in each window the `n_best_size` best allowed
+starts and ends are paired, pairs that end before they start, are longer
+than `max_answer_length` tokens or cover no character are dropped, and
+the best `start_logit + end_logit` over all windows wins. Candidates are
+ordered (window, start rank, end rank), as Python generates them, and the
+first best one is taken, as Python's stable sort does; scores are float64
+as in NumPy. "No answer" scores `start_logits[0] + end_logits[0]` in the
+window where that is lowest.
+"""
+
+import tensorflow as tf
+
+
+class AnswerSpanDecoder:
+    """Best answer span per question.
+
+    Args:
+        n_best_size: int. Starts and ends considered per window.
+        max_answer_length: int. Longest answer, in tokens.
+        version_2_with_negative: bool. Whether "no answer" may be predicted.
+        null_score_diff_threshold: float. Predict "no answer" when
+            `null_score - best_span_score` is larger.
+    """
+
+    def __init__(self, n_best_size=20, max_answer_length=30, version_2_with_negative=False, null_score_diff_threshold=0.0):
+        if n_best_size < 1 or max_answer_length < 1:
+            raise ValueError(
+                "`n_best_size` and `max_answer_length` must be positive. Received: "
+                f"n_best_size={n_best_size}, max_answer_length={max_answer_length}"
+            )
+        self.n_best_size = n_best_size
+        self.max_answer_length = max_answer_length
+        self.version_2_with_negative = version_2_with_negative
+        self.null_score_diff_threshold = float(null_score_diff_threshold)
+
+    def _best(self, logits, allowed):
+        """Indices `[W, k]` of the best allowed logits, best first, and their validity."""
+        k = tf.minimum(self.n_best_size, tf.shape(logits)[1])
+        masked = tf.where(allowed, logits, tf.constant(-float("inf"), logits.dtype))
+        # top_k returns the lower index first among equal values, as
+        # NumPy's stable argsort of the negated logits.
+        values, indices = tf.math.top_k(masked, k=k, sorted=True)
+        return indices, values > -float("inf")
+
+    def __call__(self, start_logits, end_logits, token_offsets, is_max_context, question_ids, num_questions):
+        """Decodes every question.
+
+        Args:
+            start_logits, end_logits: float `[num_windows, T]`.
+            token_offsets: int `[num_windows, T, 2]`, the character span of
+                each context token in its context, -1 elsewhere.
+            is_max_context: bool `[num_windows, T]`.
+            question_ids: int `[num_windows]`, the question of each window;
+                a question's windows are consecutive and in order.
+            num_questions: int scalar.
+
+        Returns:
+            dict of `[num_questions]` tensors: `answer_char_starts`,
+            `answer_char_ends` (int32, -1 for no answer), `has_answer`
+            (bool), `answer_scores` (float32: the answer's start + end
+            logit; the null score for "no answer"), `null_odds` (float32,
+            `null_score - best_span_score`, +inf without a valid span).
+        """
+        start_logits = tf.cast(start_logits, tf.float64)
+        end_logits = tf.cast(end_logits, tf.float64)
+        in_context = token_offsets[:, :, 0] >= 0
+        starts, start_ok = self._best(start_logits, tf.logical_and(in_context, is_max_context))
+        ends, end_ok = self._best(end_logits, in_context)
+
+        start_scores = tf.gather(start_logits, starts, batch_dims=1)  # [W, k]
+        end_scores = tf.gather(end_logits, ends, batch_dims=1)
+        span_start_chars = tf.gather(token_offsets[:, :, 0], starts, batch_dims=1)
+        span_end_chars = tf.gather(token_offsets[:, :, 1], ends, batch_dims=1)
+        length = ends[:, None, :] - starts[:, :, None] + 1  # [W, k_start, k_end]
+        valid = tf.logical_and(start_ok[:, :, None], end_ok[:, None, :])
+        valid = tf.logical_and(valid, tf.logical_and(length >= 1, length <= self.max_answer_length))
+        valid = tf.logical_and(valid, span_end_chars[:, None, :] > span_start_chars[:, :, None])
+        scores = tf.where(valid, start_scores[:, :, None] + end_scores[:, None, :], -float("inf"))
+
+        # The first best candidate of each question, in generation order.
+        num_windows = tf.shape(scores)[0]
+        per_window = tf.shape(scores)[1] * tf.shape(scores)[2]
+        flat_scores = tf.reshape(scores, [-1])
+        flat_questions = tf.repeat(question_ids, per_window)
+        best_scores = tf.math.unsorted_segment_max(flat_scores, flat_questions, num_questions)
+        is_best = tf.logical_and(flat_scores >= tf.gather(best_scores, flat_questions), flat_scores > -float("inf"))
+        flat_index = tf.range(num_windows * per_window)
+        best_index = tf.math.unsorted_segment_min(
+            tf.where(is_best, flat_index, tf.int32.max), flat_questions, num_questions
+        )
+        found = best_index < tf.int32.max
+        safe_index = tf.where(found, best_index, 0)
+        window = safe_index // per_window
+        start_rank = safe_index % per_window // tf.shape(scores)[2]
+        end_rank = safe_index % tf.shape(scores)[2]
+        # An empty batch has no windows to gather from: one spare row.
+        spare = tf.zeros([1, tf.shape(starts)[1]], tf.int32)
+        answer_starts = tf.gather_nd(tf.concat([span_start_chars, spare], 0), tf.stack([window, start_rank], 1))
+        answer_ends = tf.gather_nd(tf.concat([span_end_chars, spare], 0), tf.stack([window, end_rank], 1))
+
+        null_scores = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], question_ids, num_questions)
+        null_odds = tf.where(found, null_scores - best_scores, float("inf"))
+        has_answer = found
+        if self.version_2_with_negative:
+            has_answer = tf.logical_and(found, null_odds <= self.null_score_diff_threshold)
+        return {
+            "answer_char_starts": tf.where(has_answer, answer_starts, -1),
+            "answer_char_ends": tf.where(has_answer, answer_ends, -1),
+            "has_answer": has_answer,
+            "answer_scores": tf.cast(
+                tf.where(has_answer, best_scores, null_scores if self.version_2_with_negative else 0.0), tf.float32
+            ),
+            "null_odds": tf.cast(null_odds, tf.float32),
+        }

@@ -1,0 +1,440 @@
+"""A client for TF Serving's Predict API over gRPC or REST.
+
+Both transports are built on `tensorflow-serving-api`'s protos (gRPC
+`PredictionService`, and for REST the same `SignatureDefMap` parsed from
+the metadata JSON), so the two give the same arrays for the same request.
+
+What the client adds over a bare stub:
+
+- batching: inputs of any length are sent in requests of at most
+  `batch_size` rows (a batch of zero rows is sent as one empty request, so
+  the server defines the output shapes), up to `max_concurrent_requests`
+  at a time, and the outputs are put back together in input order;
+- the signature is read from the server once (`GetModelMetadata`) and every
+  call is checked against it before anything is sent: missing or extra
+  inputs, ranks, and dtypes raise `SignatureMismatchError` naming what the
+  signature takes;
+- errors name the server and model: `ServerUnavailableError` (nothing
+  listening, DNS, refused), `ServingTimeoutError` (past `timeout` seconds),
+  `ModelNotFoundError` (no such model, version or signature) and
+  `ServingError` for anything else the server reports.
+
+Outputs that the server pads per request (e.g. the entities of a batch of
+sentences, `[batch, max_entities]`) are padded again across requests with
+0, `False` or `b""`, the padding the exported signatures use themselves,
+and come with a count output (`num_entities`) that says how much is real.
+
+Example:
+```python
+client = ServingClient("localhost:8500", "albert_sst2")          # gRPC
+client = ServingClient("http://localhost:8501", "albert_sst2")   # REST
+outputs = client.predict({"text": ["a charming film", "dull"]})
+outputs["label"]  # array([b'1', b'0'], dtype=object)
+```
+"""
+
+import base64
+import concurrent.futures
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+class ServingError(RuntimeError):
+    """An error reported by (or about) a TF Serving server."""
+
+
+class ServerUnavailableError(ServingError, ConnectionError):
+    """The server could not be reached."""
+
+
+class ServingTimeoutError(ServingError, TimeoutError):
+    """The server did not answer within the client's timeout."""
+
+
+class ModelNotFoundError(ServingError, LookupError):
+    """The server does not serve the model, version or signature asked for."""
+
+
+class SignatureMismatchError(ServingError, ValueError):
+    """The inputs do not fit the signature the server serves."""
+
+
+# numpy kinds each TF dtype accepts from callers: strings may come as str,
+# bytes or object arrays; ints as any integer type (range-checked on cast).
+_DTYPE_KINDS = {
+    types_pb2.DT_STRING: ("U", "S", "O"),
+    types_pb2.DT_INT32: ("i", "u"),
+    types_pb2.DT_INT64: ("i", "u"),
+    types_pb2.DT_FLOAT: ("f", "i", "u"),
+    types_pb2.DT_DOUBLE: ("f", "i", "u"),
+    types_pb2.DT_BOOL: ("b",),
+}
+
+
+def _dtype_name(dtype_enum):
+    return types_pb2.DataType.Name(dtype_enum)
+
+
+def _describe(tensor_infos):
+    """`{name: DT_X [d0, d1]}` for error messages."""
+    parts = []
+    for name, info in sorted(tensor_infos.items()):
+        dims = [d.size for d in info.tensor_shape.dim]
+        shape = "unknown rank" if info.tensor_shape.unknown_rank else str(dims)
+        parts.append(f"{name}: {_dtype_name(info.dtype)} {shape}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _pad_value(dtype):
+    if dtype.kind in ("O", "S", "U"):
+        return b""
+    return np.zeros((), dtype)
+
+
+def _concatenate_padded(arrays):
+    """Concatenates on axis 0, padding the other axes to the largest size."""
+    if len(arrays) == 1:
+        return arrays[0]
+    target = np.max([a.shape for a in arrays], axis=0)
+    padded = []
+    for array in arrays:
+        widths = [(0, 0)] + [(0, int(t) - s) for t, s in zip(target[1:], array.shape[1:])]
+        if any(after for _, after in widths):
+            array = np.pad(array, widths, constant_values=_pad_value(array.dtype))
+        padded.append(array)
+    return np.concatenate(padded, axis=0)
+
+
+class ServingClient:
+    """Calls one signature of one model on a TF Serving server.
+
+    Args:
+        address: `"host:port"` of the gRPC API (TF Serving's
+            `--port`, default 8500), or `"http://host:port"` of the REST API
+            (`--rest_api_port`, usually 8501).
+        model_name: str. The model's name on the server (`--model_name`).
+        signature_name: str. Default `"serving_default"`.
+        version: optional int. A model version; default: the server's
+            latest.
+        timeout: float. Seconds per request (and for reading the
+            signature).
+        batch_size: int. Most rows per request.
+        max_concurrent_requests: int. Requests in flight at once.
+
+    Thread-safe: one client may be shared by a thread pool.
+    """
+
+    def __init__(
+        self,
+        address,
+        model_name,
+        signature_name=DEFAULT_SIGNATURE,
+        version=None,
+        timeout=10.0,
+        batch_size=64,
+        max_concurrent_requests=4,
+    ):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int. Received: batch_size={batch_size!r}")
+        if not isinstance(max_concurrent_requests, int) or max_concurrent_requests < 1:
+            raise ValueError(
+                "`max_concurrent_requests` must be a positive int. Received: "
+                f"max_concurrent_requests={max_concurrent_requests!r}"
+            )
+        if timeout is None or timeout <= 0:
+            raise ValueError(f"`timeout` must be a positive number of seconds. Received: timeout={timeout!r}")
+        self.address = address
+        self.model_name = model_name
+        self.signature_name = signature_name
+        self.version = version
+        self.timeout = float(timeout)
+        self.batch_size = batch_size
+        self.max_concurrent_requests = max_concurrent_requests
+        if address.startswith(("http://", "https://")):
+            self.protocol = "rest"
+            self._transport = _RestTransport(self)
+        else:
+            self.protocol = "grpc"
+            self._transport = _GrpcTransport(self)
+        self._signature = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_concurrent_requests)
+
+    def __repr__(self):
+        version = "latest" if self.version is None else self.version
+        return (
+            f"ServingClient({self.protocol} {self.address}, model={self.model_name!r}, "
+            f"version={version}, signature={self.signature_name!r})"
+        )
+
+    def close(self):
+        self._executor.shutdown(wait=True)
+        self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def signature(self):
+        """The served `SignatureDef` (read from the server once, then cached)."""
+        if self._signature is None:
+            signatures = self._transport.signature_defs()
+            if self.signature_name not in signatures:
+                raise ModelNotFoundError(
+                    f"{self}: the model has no signature {self.signature_name!r}; it serves "
+                    f"{sorted(signatures)}."
+                )
+            self._signature = signatures[self.signature_name]
+        return self._signature
+
+    def predict(self, inputs):
+        """Runs the signature on `inputs`, in batches of `batch_size` rows.
+
+        Args:
+            inputs: dict of input name -> array-like with the rows on axis 0
+                (lists of str or bytes for string inputs). Every input must
+                have the same number of rows.
+
+        Returns:
+            dict of output name -> numpy array (strings as `bytes` objects),
+            rows in input order.
+        """
+        inputs = self._check_inputs(inputs)
+        num_rows = len(next(iter(inputs.values())))
+        starts = range(0, max(num_rows, 1), self.batch_size)
+        batches = [{name: value[start : start + self.batch_size] for name, value in inputs.items()} for start in starts]
+        results = list(self._executor.map(self._transport.predict, batches))
+        return {name: _concatenate_padded([result[name] for result in results]) for name in results[0]}
+
+    def _check_inputs(self, inputs):
+        """Converts `inputs` to arrays of the signature's dtypes, or raises."""
+        signature = self.signature()
+        expected = dict(signature.inputs)
+        if not isinstance(inputs, dict):
+            raise SignatureMismatchError(
+                f"{self}: inputs must be a dict of name -> rows; the signature takes {_describe(expected)}. "
+                f"Received a {type(inputs).__name__}."
+            )
+        missing = sorted(set(expected) - set(inputs))
+        extra = sorted(set(inputs) - set(expected))
+        if missing or extra:
+            raise SignatureMismatchError(
+                f"{self}: the signature takes {_describe(expected)}; missing inputs {missing}, "
+                f"unexpected inputs {extra}."
+            )
+        arrays = {}
+        for name, info in expected.items():
+            value = inputs[name]
+            if info.dtype == types_pb2.DT_STRING:
+                array = np.array(
+                    [v.encode("utf-8") if isinstance(v, str) else v for v in np.ravel(np.asarray(value, dtype=object))],
+                    dtype=object,
+                ).reshape(np.shape(value))
+                bad = [v for v in array.ravel() if not isinstance(v, bytes)]
+                if bad:
+                    raise SignatureMismatchError(
+                        f"{self}: input {name!r} is {_dtype_name(info.dtype)}; received {type(bad[0]).__name__} "
+                        f"values such as {bad[0]!r}."
+                    )
+            else:
+                array = np.asarray(value)
+                if array.size and array.dtype.kind not in _DTYPE_KINDS.get(info.dtype, ()):
+                    raise SignatureMismatchError(
+                        f"{self}: input {name!r} is {_dtype_name(info.dtype)}; received {array.dtype} values."
+                    )
+                target = tf.dtypes.as_dtype(info.dtype).as_numpy_dtype
+                if array.dtype.kind in "iu" and np.dtype(target).kind in "iu" and array.size:
+                    limits = np.iinfo(target)
+                    if array.min() < limits.min or array.max() > limits.max:
+                        raise SignatureMismatchError(
+                            f"{self}: input {name!r} has values outside {_dtype_name(info.dtype)}'s range."
+                        )
+                array = array.astype(target)
+            if not info.tensor_shape.unknown_rank:
+                dims = [d.size for d in info.tensor_shape.dim]
+                if array.ndim != len(dims) or any(d != -1 and d != s for d, s in zip(dims[1:], array.shape[1:])):
+                    raise SignatureMismatchError(
+                        f"{self}: input {name!r} must have shape {dims} (-1: any size); received shape "
+                        f"{list(array.shape)}."
+                    )
+            arrays[name] = array
+        row_counts = {name: len(array) for name, array in arrays.items()}
+        if len(set(row_counts.values())) > 1:
+            raise SignatureMismatchError(f"{self}: every input needs the same number of rows; received {row_counts}.")
+        return arrays
+
+
+class _GrpcTransport:
+    """`PredictionService` over gRPC."""
+
+    def __init__(self, client):
+        self.client = client
+        # Large batches of long texts exceed gRPC's 4 MB default.
+        self.channel = grpc.insecure_channel(
+            client.address,
+            options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+        )
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+    def _model_spec(self, message, signature=True):
+        message.model_spec.name = self.client.model_name
+        if self.client.version is not None:
+            message.model_spec.version.value = int(self.client.version)
+        if signature:
+            message.model_spec.signature_name = self.client.signature_name
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self.client.timeout)
+        except grpc.RpcError as error:
+            raise _grpc_error(self.client, error) from None
+
+    def signature_defs(self):
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._model_spec(request, signature=False)
+        response = self._call(self.stub.GetModelMetadata, request)
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        return dict(signature_map.signature_def)
+
+    def predict(self, batch):
+        request = predict_pb2.PredictRequest()
+        self._model_spec(request)
+        inputs = self.client.signature().inputs
+        for name, array in batch.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(array, dtype=inputs[name].dtype))
+        response = self._call(self.stub.Predict, request)
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+
+def _grpc_error(client, error):
+    code, details = error.code(), error.details()
+    message = f"{client}: {code.name}: {details}"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return ServerUnavailableError(f"{client}: the server is unreachable ({details}).")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return ServingTimeoutError(f"{client}: no answer within {client.timeout} s.")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return ModelNotFoundError(message)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return SignatureMismatchError(message)
+    return ServingError(message)
+
+
+class _RestTransport:
+    """TF Serving's REST API (`/v1/models/...`), JSON in the columnar format."""
+
+    def __init__(self, client):
+        self.client = client
+        base = client.address.rstrip("/") + f"/v1/models/{client.model_name}"
+        if client.version is not None:
+            base += f"/versions/{int(client.version)}"
+        self.base_url = base
+
+    def close(self):
+        pass
+
+    def _request(self, url, body=None):
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise _http_error(self.client, error) from None
+        except (socket.timeout, TimeoutError):
+            raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, (socket.timeout, TimeoutError)):
+                raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
+            raise ServerUnavailableError(f"{self.client}: the server is unreachable ({error.reason}).") from None
+        except ConnectionError as error:
+            raise ServerUnavailableError(f"{self.client}: the connection failed ({error}).") from None
+
+    def signature_defs(self):
+        metadata = self._request(self.base_url + "/metadata")
+        signature_map = json_format.ParseDict(
+            metadata["metadata"]["signature_def"],
+            get_model_metadata_pb2.SignatureDefMap(),
+            ignore_unknown_fields=True,
+        )
+        return dict(signature_map.signature_def)
+
+    def predict(self, batch):
+        body = {
+            "signature_name": self.client.signature_name,
+            "inputs": {name: _to_json(array) for name, array in batch.items()},
+        }
+        response = self._request(self.base_url + ":predict", body)
+        outputs = self.client.signature().outputs
+        values = response["outputs"]
+        if not isinstance(values, dict) or set(values) != set(outputs):
+            # TF Serving drops the names when a signature has one output.
+            values = {next(iter(outputs)): values}
+        return {name: _from_json(values[name], outputs[name].dtype) for name in outputs}
+
+
+def _http_error(client, error):
+    try:
+        details = json.loads(error.read()).get("error", "")
+    except (ValueError, AttributeError):
+        details = error.reason
+    message = f"{client}: HTTP {error.code}: {details}"
+    if error.code == 404:
+        return ModelNotFoundError(message)
+    if error.code == 400:
+        return SignatureMismatchError(message)
+    if error.code in (502, 503, 504):
+        return ServerUnavailableError(message)
+    return ServingError(message)
+
+
+def _to_json(array):
+    """A JSON value for REST; bytes that are not UTF-8 go as `{"b64": ...}`."""
+    if array.dtype != object:
+        return array.tolist()
+
+    def encode(value):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode("ascii")}
+
+    return np.vectorize(encode, otypes=[object])(array).tolist() if array.size else array.tolist()
+
+
+def _from_json(value, dtype_enum):
+    if dtype_enum != types_pb2.DT_STRING:
+        return np.array(value, dtype=tf.dtypes.as_dtype(dtype_enum).as_numpy_dtype)
+
+    def decode(item):
+        if isinstance(item, list):
+            return [decode(i) for i in item]
+        if isinstance(item, dict):
+            return base64.b64decode(item["b64"])
+        return item.encode("utf-8")
+
+    decoded = decode(value)
+    array = np.empty(np.shape(value), dtype=object)
+    if array.size:
+        array[...] = decoded
+    return array

@@ -1,0 +1,149 @@
+"""Turns raw text segments into ALBERT's packed model inputs."""
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+from keras_hub.models import Preprocessor
+
+# Converts Python inputs to tensors and keeps the tokenizer's outputs as TF
+# (ragged) tensors inside `call`; keras-hub exports no public alias.
+from keras_hub.src.utils.tensor_utils import preprocessing_function
+
+from keras_albert.albert_backbone import AlbertBackbone
+from keras_albert.albert_tokenizer import AlbertTokenizer
+
+# `tf_text.RoundRobinTrimmer` keeps, of each segment, the prefix that
+# repeatedly dropping the last token of the longest segment (the last such
+# segment on ties) would keep. For two segments that is the original
+# `_truncate_seq_pair` (and HuggingFace's "longest_first"): shorten the
+# longer one, and `b` when they are equal. So both names use that trimmer
+# (it has a TFLite kernel); the tests check each against
+# `_truncate_seq_pair`.
+TRUNCATE_MODES = ("round_robin", "longest_first")
+
+
+@keras.saving.register_keras_serializable(package="keras_albert")
+class AlbertPreprocessor(Preprocessor):
+    """Tokenizes and packs text segments as `[CLS] a [SEP] b [SEP]`.
+
+    Each segment is tokenized with `tokenizer`, the segments are truncated
+    together to fit `sequence_length` minus the special tokens, joined with
+    `[CLS]` in front and `[SEP]` after each segment, and padded with
+    `<pad>` (id 0). Segment ids are the segment index (0 for `[CLS]`, `a`
+    and its `[SEP]`; 1 for `b` and its `[SEP]`; and so on).
+
+    `x` is one segment (a string, a list of strings or a string tensor) or
+    a tuple of segments; a list is a batch, never a pair. `y` and
+    `sample_weight` pass through unchanged. As in keras-hub (and tf.data),
+    a lone 2- or 3-tuple argument is read as `(x, y[, sample_weight])`:
+    call `preprocessor(x=(a, b))` for a pair without labels. Runs eagerly and inside
+    `tf.data`, with the same ops (so also inside SavedModels).
+
+    Args:
+        tokenizer: `AlbertTokenizer`.
+        sequence_length: int. Length of the packed sequences; at least 3.
+        truncate: str. How segments share `sequence_length`:
+            `"round_robin"`: one token at a time to each segment that
+                still has tokens, in order;
+            `"longest_first"`: the original `_truncate_seq_pair`, which
+                shortens the longest segment first. Both give the same
+                lengths; the two names are kept for keras-hub and
+                HuggingFace users.
+
+    Returns:
+        `x`, `(x, y)` or `(x, y, sample_weight)`, where `x` is a dict of
+        int32 tensors `[batch, sequence_length]` (or `[sequence_length]`
+        for unbatched input): `token_ids`, `segment_ids` and `padding_mask`
+        (1 for real tokens, 0 for padding).
+
+    Example:
+    ```python
+    preprocessor = keras_albert.AlbertPreprocessor(
+        keras_albert.AlbertTokenizer("30k-clean.model"), sequence_length=128
+    )
+    preprocessor("The quick brown fox.")["token_ids"]  # [2, ..., 3, 0, ...]
+    x = preprocessor(x=("A man eats.", "Someone eats."))  # a pair
+    x, y = preprocessor((["A man eats."], ["Someone eats."]), [1])
+    ds = tf.data.Dataset.from_tensor_slices(((premises, hypotheses), labels))
+    ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
+    ```
+    """
+
+    backbone_cls = AlbertBackbone
+    tokenizer_cls = AlbertTokenizer
+
+    def __init__(
+        self,
+        tokenizer,
+        sequence_length=512,
+        truncate="round_robin",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if sequence_length is None or sequence_length < 3:
+            raise ValueError(
+                "`sequence_length` must be at least 3 ([CLS] a [SEP] needs "
+                f"3 positions). Received: sequence_length={sequence_length}"
+            )
+        if truncate not in TRUNCATE_MODES:
+            raise ValueError(
+                f"`truncate` must be one of {', '.join(TRUNCATE_MODES)}. "
+                f"Received: truncate={truncate!r}"
+            )
+        self.tokenizer = tokenizer
+        self.sequence_length = sequence_length
+        self.truncate = truncate
+
+    @preprocessing_function
+    def call(self, x, y=None, sample_weight=None):
+        segments = x if isinstance(x, tuple) else (x,)
+        segments = [self.tokenizer(segment) for segment in segments]
+        unbatched = not isinstance(segments[0], tf.RaggedTensor)
+        if unbatched:
+            segments = [tf.RaggedTensor.from_tensor(s[tf.newaxis]) for s in segments]
+        # [CLS] + one [SEP] per segment.
+        budget = self.sequence_length - 1 - len(segments)
+        segments = tf_text.RoundRobinTrimmer(budget).trim(segments)
+        # Packed position by position with `tf.where` rather than
+        # `tf_text.combine_segments`, whose ragged concatenation has no
+        # TFLite kernel.
+        position = tf.range(self.sequence_length, dtype="int64")[tf.newaxis, :]
+        token_ids = tf.where(
+            position == 0, self.tokenizer.cls_token_id, self.tokenizer.pad_token_id
+        )
+        token_ids = tf.tile(token_ids, [segments[0].nrows(), 1])
+        segment_ids = tf.zeros_like(token_ids)
+        start = tf.ones_like(token_ids[:, :1], dtype="int64")
+        for index, segment in enumerate(segments):
+            length = segment.row_lengths()[:, tf.newaxis]
+            offset = position - start
+            dense = segment.to_tensor(shape=[None, self.sequence_length])
+            inside = (offset >= 0) & (offset < length)
+            gathered = tf.gather(
+                dense,
+                tf.clip_by_value(offset, 0, self.sequence_length - 1),
+                batch_dims=1,
+            )
+            token_ids = tf.where(inside, tf.cast(gathered, token_ids.dtype), token_ids)
+            token_ids = tf.where(offset == length, self.tokenizer.sep_token_id, token_ids)
+            segment_ids = tf.where((offset >= 0) & (offset <= length), index, segment_ids)
+            start += length + 1
+        x = {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": position < start,
+        }
+        x = {name: tf.cast(value, "int32") for name, value in x.items()}
+        if unbatched:
+            x = {name: value[0] for name, value in x.items()}
+        return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "sequence_length": self.sequence_length,
+                "truncate": self.truncate,
+            }
+        )
+        return config

@@ -1,0 +1,13 @@
+"""Training at scale: optimizers, schedules, strategies (TensorFlow edge)."""
+
+from keras_albert.training.adamw import AdamW
+from keras_albert.training.distribution import (
+    STRATEGY_NAMES,
+    get_strategy,
+    parse_tf_config,
+    patch_keras_for_multi_worker,
+)
+from keras_albert.training.lamb import Lamb
+from keras_albert.training.optimizer_mixin import DEFAULT_WEIGHT_DECAY_EXCLUSIONS
+from keras_albert.training.optimizers import OPTIMIZER_CLASSES, create_optimizer
+from keras_albert.training.schedules import WarmupPolynomialDecay

@@ -1,0 +1,245 @@
+"""Picking a `tf.distribute` strategy by name, and the multi-worker fix.
+
+`get_strategy(name)` is what the `--distribution_strategy` flag of every
+program calls. For "multi_worker_mirrored" it validates `TF_CONFIG` (clear
+errors naming the field) and applies `patch_keras_for_multi_worker()`.
+
+The patch (keras-team/keras#20585, #20329, open for Keras 3.15): Keras' TF
+trainer fails at the start of `fit` under `MultiWorkerMirroredStrategy`
+("Attempt to convert a value (PerReplica...)"), because
+
+1. `_maybe_symbolic_build` builds the model from the first batch *reduced*
+   with `strategy.reduce("MEAN", batch)`: a cross-worker collective on the
+   (integer) features. Building needs shapes and dtypes only, so the patch
+   builds from the first local replica's batch.
+2. `reduce_per_replica` reduces the step's logs with
+   `strategy.reduce("MEAN", v, axis=0)` under multi-worker, which fails for
+   scalar logs (loss, metrics). The patch reduces scalars with `axis=None`.
+
+It is applied only when the installed Keras still contains those exact
+lines (checked in its source), so it switches itself off once upstream
+changes them; `tests/tasks/test_multi_worker.py` then tells whether the
+fix is still needed. To remove it: delete the two `_patched_*` functions
+and the call in `get_strategy`.
+"""
+
+import functools
+import inspect
+import json
+import os
+
+import tensorflow as tf
+from absl import logging
+
+STRATEGY_NAMES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+_BUGGY_BUILD_LINE = "data_batch = self.distribute_strategy.reduce("
+_BUGGY_REDUCE_LINE = 'strategy.reduce("MEAN", v, axis=0)'
+
+
+def parse_tf_config(tf_config=None):
+    """Parses and validates `TF_CONFIG` for multi-worker training.
+
+    Args:
+        tf_config: JSON string; defaults to the `TF_CONFIG` environment
+            variable.
+
+    Returns:
+        The parsed dict, or None when `TF_CONFIG` is unset or empty (a
+        single-worker run).
+
+    Raises:
+        ValueError: naming the field that is malformed.
+
+    Example:
+    ```python
+    parse_tf_config('{"cluster": {"worker": ["127.0.0.1:12345"]},'
+                    ' "task": {"type": "worker", "index": 0}}')
+    ```
+    """
+    if tf_config is None:
+        tf_config = os.environ.get("TF_CONFIG", "")
+    if not tf_config.strip():
+        return None
+    try:
+        config = json.loads(tf_config)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {tf_config!r}") from e
+    if not isinstance(config, dict):
+        raise ValueError(f"TF_CONFIG must be a JSON object. Received: {tf_config!r}")
+    cluster = config.get("cluster")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ValueError(
+            "TF_CONFIG field `cluster` must be a non-empty object of job name -> "
+            f"list of 'host:port'. Received: {cluster!r}"
+        )
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise ValueError(
+                f"TF_CONFIG field `cluster.{job}` must be a non-empty list of "
+                f"'host:port'. Received: {addresses!r}"
+            )
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(
+                    f"TF_CONFIG field `cluster.{job}` has an address without "
+                    f"'host:port': {address!r}"
+                )
+    task = config.get("task")
+    if not isinstance(task, dict):
+        raise ValueError(
+            "TF_CONFIG field `task` must be an object like "
+            f'{{"type": "worker", "index": 0}}. Received: {task!r}'
+        )
+    task_type, task_index = task.get("type"), task.get("index")
+    if task_type not in cluster:
+        raise ValueError(
+            f"TF_CONFIG field `task.type`={task_type!r} names no job of "
+            f"`cluster` (jobs: {sorted(cluster)})."
+        )
+    if not isinstance(task_index, int) or not 0 <= task_index < len(cluster[task_type]):
+        raise ValueError(
+            f"TF_CONFIG field `task.index`={task_index!r} names a missing "
+            f"{task_type}: `cluster.{task_type}` has {len(cluster[task_type])} "
+            "entries."
+        )
+    return config
+
+
+def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
+    """Creates the `tf.distribute.Strategy` named by `name`.
+
+    Create it at the start of the program, before other TensorFlow work
+    (multi-worker collectives must be configured before TF initializes).
+
+    Args:
+        name: one of "one_device" (the first GPU, else the CPU),
+            "mirrored" (all local GPUs, or the first `num_gpus`; without
+            GPUs, all logical CPU devices), "multi_worker_mirrored" (the
+            cluster in `TF_CONFIG`; applies the Keras compatibility patch),
+            "tpu" (the TPU at `tpu_address`).
+        num_gpus: int or None. GPUs to use for "one_device"/"mirrored".
+        tpu_address: string. TPU name or `grpc://` address for "tpu".
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Example:
+    ```python
+    strategy = get_strategy("mirrored")
+    with strategy.scope():
+        model = keras_albert.AlbertPretrainer(backbone)
+        model.compile(optimizer=create_optimizer("lamb", 1e-3, 1000))
+    ```
+    """
+    if name not in STRATEGY_NAMES:
+        raise ValueError(
+            f"Unknown distribution strategy {name!r}; expected one of {STRATEGY_NAMES}."
+        )
+    if name == "tpu":
+        return _tpu_strategy(tpu_address)
+    if name == "multi_worker_mirrored":
+        tf_config = parse_tf_config()
+        if tf_config is None:
+            logging.warning("TF_CONFIG is not set: multi_worker_mirrored runs as one worker.")
+        patch_keras_for_multi_worker()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+            )
+        )
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if num_gpus is not None:
+        if num_gpus > len(gpus):
+            raise ValueError(f"num_gpus={num_gpus} but only {len(gpus)} GPUs are visible.")
+        gpus = gpus[:num_gpus]
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
+    devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def _tpu_strategy(tpu_address):
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.OpError, RuntimeError) as e:
+        raise ValueError(
+            f"Cannot connect to a TPU (tpu_address={tpu_address!r}): {e}"
+        ) from e
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def patch_keras_for_multi_worker():
+    """Applies the two multi-worker fixes to Keras' TF trainer if needed.
+
+    Idempotent. Returns the names of the functions patched (empty once the
+    installed Keras no longer has the lines they replace).
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    patched = []
+    build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
+    if not getattr(build, "_keras_albert_patch", False) and _BUGGY_BUILD_LINE in (
+        inspect.getsource(build)
+    ):
+        tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _patched_maybe_symbolic_build
+        patched.append("TensorFlowTrainer._maybe_symbolic_build")
+    reduce = tf_trainer.reduce_per_replica
+    if not getattr(reduce, "_keras_albert_patch", False) and _BUGGY_REDUCE_LINE in (
+        inspect.getsource(reduce)
+    ):
+        tf_trainer.reduce_per_replica = _patched_reduce_per_replica(reduce)
+        patched.append("reduce_per_replica")
+    if patched:
+        logging.info("Patched Keras for MultiWorkerMirroredStrategy: %s", patched)
+    return patched
+
+
+def _patched_maybe_symbolic_build(self, iterator=None, data_batch=None):
+    """`TensorFlowTrainer._maybe_symbolic_build`, building from the first
+    local replica's batch instead of a cross-replica mean of the batch."""
+    if self._distribute_strategy is None:
+        return
+    if iterator is not None:
+        for _, _, it in iterator:
+            data_batch = tf.nest.map_structure(
+                lambda x: (
+                    self.distribute_strategy.experimental_local_results(x)[0]
+                    if isinstance(x, tf.distribute.DistributedValues)
+                    else x
+                ),
+                next(it),
+            )
+            break
+    with self.distribute_strategy.scope():
+        self._symbolic_build(data_batch=data_batch)
+
+
+_patched_maybe_symbolic_build._keras_albert_patch = True
+
+
+def _patched_reduce_per_replica(reduce_per_replica):
+    """Wraps `reduce_per_replica`: under multi-worker, scalar per-replica
+    values are mean-reduced with `axis=None` (Keras uses `axis=0`)."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    @functools.wraps(reduce_per_replica)
+    def patched(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not (
+            tf_trainer._collective_all_reduce_multi_worker(strategy)
+        ):
+            return reduce_per_replica(values, strategy, reduction)
+
+        def reduce_one(v):
+            local = strategy.experimental_local_results(v)[0]
+            if local.shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return reduce_per_replica(v, strategy, reduction)
+
+        return tf.nest.map_structure(reduce_one, values)
+
+    patched._keras_albert_patch = True
+    return patched

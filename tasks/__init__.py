@@ -1,0 +1,6 @@
+"""Fine-tuning programs: file formats -> tf.data -> `model.fit` -> metrics -> prediction files.
+
+Each program is an absl app run as a module, e.g.
+`python -m tasks.run_classifier --task_name sst-2 --data_dir ...`; the flags
+and helpers they share live in `tasks.common`.
+"""

@@ -1,0 +1,621 @@
+"""Flags and helpers shared by every fine-tuning program.
+
+A program defines its own flags next to these, then follows the same steps:
+
+```python
+common.define_common_flags()
+FLAGS = flags.FLAGS
+
+def main(argv):
+    strategy = common.configure_runtime(FLAGS)
+    tokenizer = common.load_tokenizer(FLAGS)
+    with strategy.scope():
+        model = common.build_task_model(keras_albert.AlbertTextClassifier, FLAGS, num_classes=2)
+    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    features = common.encode_segments(preprocessor, [texts], split="train")
+    dataset = common.training_dataset(features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length)
+    steps = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
+    common.train_model(model, dataset, steps, FLAGS, strategy)
+    common.save_trained_model(model, FLAGS.output_dir, tokenizer, preprocessor)
+    logits = common.predict_in_length_order(model, dev_features, FLAGS.eval_batch_size, FLAGS.max_seq_length)
+    common.write_eval_results(FLAGS.output_dir, {"accuracy": ...})
+```
+
+Examples are held in memory as a dict of per-example int32 arrays whose
+last axis is the (unpadded) token axis: `[length]` for one sequence,
+`[num_choices, length]` for multiple choice. Batches are padded only to a
+multiple of a bucket width, so short inputs never pay for
+`--max_seq_length` (length-aware batching).
+"""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import flags, logging
+
+import keras_albert
+from keras_albert import training
+from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
+
+FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+# === Flags ===
+
+
+def define_common_flags():
+    """Defines the flags every task program shares (idempotent).
+
+    Names follow google-research/albert (`--albert_config_file`,
+    `--init_checkpoint`, `--spm_model_file`, `--do_train`, ...), plus
+    `--preset`. Safe to call from several programs in one process.
+    """
+    if "albert_config_file" in flags.FLAGS:
+        return
+    # Model and vocabulary.
+    flags.DEFINE_string(
+        "preset",
+        None,
+        "Preset directory (from `save_to_preset` or `python -m keras_albert.convert`, "
+        "possibly a fine-tuned task saved by these programs) or a preset name such as "
+        "albert_base_v2 converted under $KERAS_ALBERT_PRESETS.",
+    )
+    flags.DEFINE_string(
+        "albert_config_file",
+        None,
+        "An original-format albert_config.json (or a JSON of AlbertBackbone arguments): "
+        "the architecture to build with fresh weights (use --init_checkpoint for weights).",
+    )
+    flags.DEFINE_string(
+        "init_checkpoint",
+        None,
+        "Initial backbone weights: a preset directory, a Keras `.weights.h5` file, or an "
+        "original TF1 checkpoint prefix (e.g. .../model.ckpt-best).",
+    )
+    flags.DEFINE_string(
+        "spm_model_file",
+        None,
+        "SentencePiece model (ALBERT format). Defaults to the tokenizer saved in --preset.",
+    )
+    flags.DEFINE_bool("do_lower_case", True, "Lower-case input text (ALBERT's English models do).")
+    # What to run.
+    flags.DEFINE_bool("do_train", False, "Fine-tune on the training split.")
+    flags.DEFINE_bool("do_eval", False, "Evaluate on the dev split; writes eval_results.json.")
+    flags.DEFINE_bool("do_predict", False, "Predict the test split; writes the prediction file.")
+    # Data.
+    flags.DEFINE_string("data_dir", None, "Directory holding the task's data files.")
+    # Programs that read one file per split (not a --data_dir layout) share these.
+    flags.DEFINE_string("train_file", None, "Training data file.")
+    flags.DEFINE_string("eval_file", None, "Evaluation data file (labeled).")
+    flags.DEFINE_string("predict_file", None, "Data file to predict.")
+    flags.DEFINE_string("output_dir", None, "Where the trained preset, eval_results.json and predictions go.")
+    flags.DEFINE_integer(
+        "max_seq_length",
+        128,
+        "Longest packed sequence (special tokens included); longer inputs are truncated "
+        "and counted in the log.",
+    )
+    for split in ("train", "eval", "predict"):
+        flags.DEFINE_integer(
+            f"max_{split}_examples",
+            None,
+            f"Use only the first N {split} examples (quick runs and smoke tests).",
+        )
+    # Optimization.
+    flags.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
+    flags.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
+    flags.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
+    flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
+    flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs (a fraction trains part of the last).")
+    flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.")
+    flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not applied to LayerNorm and biases).")
+    flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer.")
+    flags.DEFINE_integer(
+        "gradient_accumulation_steps", 1, "Apply gradients every N batches (larger effective batch)."
+    )
+    flags.DEFINE_integer("seed", 12345, "Random seed for weights, dropout and shuffling.")
+    # Hardware.
+    flags.DEFINE_enum(
+        "distribution_strategy",
+        "one_device",
+        ["one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+        "tf.distribute strategy.",
+    )
+    flags.DEFINE_string("tpu", None, "TPU name or address for --distribution_strategy=tpu.")
+    flags.DEFINE_integer("num_gpus", None, "GPUs for --distribution_strategy=mirrored (default: all).")
+    flags.DEFINE_enum(
+        "mixed_precision",
+        "float32",
+        ["float32", "mixed_float16", "mixed_bfloat16"],
+        "Keras dtype policy (mixed_bfloat16 on TPU/Ampere+, mixed_float16 with loss scaling on older GPUs).",
+    )
+    flags.DEFINE_bool("jit_compile", False, "Compile train/predict steps with XLA.")
+    flags.DEFINE_integer("steps_per_execution", 1, "Batches per compiled call (fewer host round trips).")
+
+
+def run_program(main, argv):
+    """Parses `argv` (program name first) with fresh flag values and runs `main`.
+
+    For tests and notebooks that run a program in-process: flags left out
+    of `argv` take their defaults, not the values of an earlier run.
+    """
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(list(argv))
+    return main(list(argv))
+
+
+def check_flags(FLAGS):
+    """Raises a `ValueError` for flag combinations no program can run."""
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
+        raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
+    if not FLAGS.output_dir:
+        raise ValueError("--output_dir is required.")
+    if FLAGS.preset and FLAGS.albert_config_file:
+        raise ValueError("Pass either --preset or --albert_config_file, not both.")
+    if not (FLAGS.preset or FLAGS.albert_config_file):
+        raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
+    if FLAGS.max_seq_length < 3:
+        raise ValueError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]). Got {FLAGS.max_seq_length}.")
+
+
+# === Runtime ===
+
+
+def strategy_from_flags(FLAGS):
+    """The `tf.distribute.Strategy` that --distribution_strategy names."""
+    return training.get_strategy(
+        FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus, tpu_address=FLAGS.tpu
+    )
+
+
+def configure_runtime(FLAGS):
+    """Seeds, sets the dtype policy and returns the distribution strategy."""
+    keras.utils.set_random_seed(FLAGS.seed)
+    keras.config.set_dtype_policy(FLAGS.mixed_precision)
+    return strategy_from_flags(FLAGS)
+
+
+# === Model, tokenizer, optimizer ===
+
+
+def _backbone_config_from_json(path):
+    """AlbertBackbone kwargs from an original albert_config.json or a kwargs JSON."""
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if "hidden_dim" in config:  # Already AlbertBackbone arguments.
+        return config
+    return backbone_config_from_albert_config(path)
+
+
+def load_backbone_weights(backbone, checkpoint):
+    """Loads backbone weights from a preset dir, `.weights.h5` or TF1 checkpoint."""
+    if os.path.isdir(checkpoint):
+        source = keras_albert.AlbertBackbone.from_preset(checkpoint)
+        backbone.set_weights(source.get_weights())
+    elif checkpoint.endswith(".weights.h5"):
+        backbone.load_weights(checkpoint)
+    elif os.path.exists(checkpoint + ".index"):
+        load_tf1_checkpoint(checkpoint, model=backbone)
+    else:
+        raise ValueError(
+            f"--init_checkpoint={checkpoint!r} is neither a preset directory, a "
+            "`.weights.h5` file nor a TF1 checkpoint prefix (no "
+            f"{checkpoint + '.index'!r})."
+        )
+
+
+def build_backbone(FLAGS):
+    """An `AlbertBackbone` from --preset or --albert_config_file (+ --init_checkpoint)."""
+    if FLAGS.preset:
+        backbone = keras_albert.AlbertBackbone.from_preset(
+            FLAGS.preset, load_weights=not FLAGS.init_checkpoint
+        )
+    elif FLAGS.albert_config_file:
+        backbone = keras_albert.AlbertBackbone(**_backbone_config_from_json(FLAGS.albert_config_file))
+    else:
+        raise ValueError("Pass --preset or --albert_config_file.")
+    if FLAGS.init_checkpoint:
+        load_backbone_weights(backbone, FLAGS.init_checkpoint)
+    if FLAGS.max_seq_length > backbone.max_sequence_length:
+        raise ValueError(
+            f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's "
+            f"{backbone.max_sequence_length} positions."
+        )
+    return backbone
+
+
+def _is_task_preset(preset, task_cls):
+    """Whether `preset` is a directory saved from `task_cls` (head included)."""
+    path = os.path.join(str(preset), "task.json")
+    if not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("class_name") == task_cls.__name__
+
+
+def build_task_model(task_cls, FLAGS, **task_kwargs):
+    """A task model; head weights come along when --preset was saved from `task_cls`.
+
+    Build it inside `strategy.scope()`. Without a fine-tuned preset the head
+    is freshly initialized over `build_backbone(FLAGS)`.
+    """
+    if FLAGS.preset and not FLAGS.init_checkpoint and _is_task_preset(FLAGS.preset, task_cls):
+        model = task_cls.from_preset(FLAGS.preset)
+        for name, value in task_kwargs.items():
+            if getattr(model, name, value) != value:
+                raise ValueError(
+                    f"--preset={FLAGS.preset} holds a {task_cls.__name__} with "
+                    f"{name}={getattr(model, name)!r}; this task needs {value!r}."
+                )
+        model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
+        return model
+    return task_cls(backbone=build_backbone(FLAGS), **task_kwargs)
+
+
+def load_tokenizer(FLAGS):
+    """An `AlbertTokenizer` from --spm_model_file, else from the --preset directory."""
+    from keras_albert.albert_tokenizer import AlbertTokenizer
+
+    if FLAGS.spm_model_file:
+        return AlbertTokenizer(proto=FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
+    if FLAGS.preset and os.path.isdir(FLAGS.preset):
+        return AlbertTokenizer.from_preset(FLAGS.preset)
+    raise ValueError("Pass --spm_model_file (or a --preset directory that holds a tokenizer).")
+
+
+def check_vocabulary(tokenizer, backbone):
+    """Raises when the tokenizer can emit ids the embedding table lacks."""
+    size = tokenizer.vocabulary_size()
+    if size > backbone.vocabulary_size:
+        raise ValueError(
+            f"The SentencePiece model has {size} pieces but the model's "
+            f"vocabulary_size is {backbone.vocabulary_size}: --spm_model_file "
+            "does not belong to this model."
+        )
+
+
+def create_optimizer_from_flags(FLAGS, num_train_steps):
+    """The --optimizer with linear warmup (--warmup_proportion) and linear decay.
+
+    Args:
+        FLAGS: parsed flags.
+        num_train_steps: int. Training batches; with
+            --gradient_accumulation_steps=N the schedule counts the
+            `num_train_steps // N` weight updates.
+    """
+    num_updates = max(1, num_train_steps // FLAGS.gradient_accumulation_steps)
+    return training.create_optimizer(
+        name=FLAGS.optimizer,
+        learning_rate=FLAGS.learning_rate,
+        num_train_steps=num_updates,
+        num_warmup_steps=int(num_updates * FLAGS.warmup_proportion),
+        weight_decay_rate=FLAGS.weight_decay,
+        gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
+    )
+
+
+# === Encoding ===
+
+
+def encode_segments(preprocessor, segments, split):
+    """Packs `[CLS] a [SEP] (b [SEP])` per example; counts and logs what was cut.
+
+    Runs `preprocessor` (the `AlbertPreprocessor` that is saved with the
+    model and serves it) over all examples and strips its padding, so that
+    batches can be padded by length later.
+
+    Args:
+        preprocessor: `keras_albert.AlbertPreprocessor`; its
+            `sequence_length` is the longest packed sequence and its
+            `truncate` decides which segment loses tokens.
+        segments: list of one or two lists of strings (`[texts]` or
+            `[texts_a, texts_b]`), all the same length.
+        split: name used in log messages, e.g. "train".
+
+    Returns:
+        A dict `token_ids`, `segment_ids`, `padding_mask` of lists of int32
+        arrays `[length]` (no padding), and `stats`: `num_examples`,
+        `num_truncated` (sequences longer than `sequence_length`, kept
+        truncated) and `num_empty` (text fields without tokens, kept: the
+        segment is just its `[SEP]`).
+    """
+    tokenizer = preprocessor.tokenizer
+    max_seq_length = preprocessor.sequence_length
+
+    def encode(*texts):
+        # `y=None` spelled out: keras-hub reads a bare 2-tuple as `(x, y)`.
+        x = preprocessor(tuple(texts), y=None)
+        # Tokenized again only to count what the packing cuts off.
+        lengths = [tokenizer(text).row_lengths() for text in texts]
+        num_tokens = tf.add_n(lengths)
+        num_empty = tf.add_n([tf.cast(length == 0, tf.int64) for length in lengths])
+        return x["token_ids"], x["segment_ids"], num_tokens, num_empty
+
+    # In a tf.data graph: eager calls would convert every batch to Python lists.
+    batches = tf.data.Dataset.from_tensor_slices(tuple(segments)).batch(1024).map(encode)
+    features = {name: [] for name in FEATURE_NAMES}
+    num_examples = num_truncated = num_empty = 0
+    for token_ids, segment_ids, num_tokens, empty in batches.as_numpy_iterator():
+        num_examples += len(token_ids)
+        num_truncated += int(np.sum(num_tokens + len(segments) + 1 > max_seq_length))
+        num_empty += int(np.sum(empty))
+        for row, length in enumerate(np.sum(token_ids != tokenizer.pad_token_id, axis=-1)):
+            features["token_ids"].append(token_ids[row, :length])
+            features["segment_ids"].append(segment_ids[row, :length])
+            features["padding_mask"].append(np.ones(length, np.int32))
+    if num_truncated:
+        logging.warning(
+            "%s: %d of %d sequences exceed --max_seq_length=%d; they are kept, "
+            "truncated (AlbertPreprocessor truncate=%r).",
+            split, num_truncated, num_examples, max_seq_length, preprocessor.truncate,
+        )
+    if num_empty:
+        logging.warning(
+            "%s: %d text fields are empty; those examples are kept, packed "
+            "as special tokens only.", split, num_empty,
+        )
+    features["stats"] = {
+        "num_examples": num_examples,
+        "num_truncated": num_truncated,
+        "num_empty": num_empty,
+    }
+    return features
+
+
+# === tf.data ===
+
+
+def bucket_width(max_seq_length):
+    """Batches are padded to a multiple of this: at most ~8 distinct shapes."""
+    return max(8, int(math.ceil(max_seq_length / 8 / 8)) * 8)
+
+
+def _sequence_lengths(features):
+    return np.array([ids.shape[-1] for ids in features["token_ids"]])
+
+
+def _ragged(arrays):
+    """Stacks per-example arrays `[..., length_i]` into a RaggedTensor `[N, ..., None]`."""
+    inner_shape = arrays[0].shape[:-1]
+    rows_per_example = int(np.prod(inner_shape))
+    lengths = np.repeat([a.shape[-1] for a in arrays], rows_per_example)
+    values = np.concatenate([a.reshape(-1) for a in arrays]) if arrays else np.zeros([0], np.int32)
+    ragged = tf.RaggedTensor.from_row_lengths(values, lengths)
+    for dim in reversed(inner_shape):
+        ragged = tf.RaggedTensor.from_uniform_row_length(ragged, dim)
+    return ragged
+
+
+def _pad_last_axis(tensor, width, max_length, padding_value):
+    """Pads the last axis of an unbatched tensor up to a multiple of `width`."""
+    if tensor.shape.rank == 0:
+        return tensor
+    if isinstance(tensor, tf.RaggedTensor):
+        tensor = tensor.to_tensor()
+    length = tf.shape(tensor)[-1]
+    target = tf.minimum((length + width - 1) // width * width, max_length)
+    paddings = [[0, 0]] * (tensor.shape.rank - 1) + [[0, target - length]]
+    return tf.pad(tensor, paddings, constant_values=tf.cast(padding_value, tensor.dtype))
+
+
+def _element_dataset(features, labels, max_seq_length, label_padding_value):
+    width = bucket_width(max_seq_length)
+    inputs = {name: _ragged(features[name]) for name in FEATURE_NAMES}
+    parts = (inputs,) if labels is None else (inputs, _label_tensor(labels))
+
+    def pad(*element):
+        padded = tf.nest.map_structure(lambda t: _pad_last_axis(t, width, max_seq_length, 0), element[0])
+        if len(element) == 1:
+            return padded
+        return padded, tf.nest.map_structure(
+            lambda t: _pad_last_axis(t, width, max_seq_length, label_padding_value), element[1]
+        )
+
+    dataset = tf.data.Dataset.from_tensor_slices(parts)
+    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _label_tensor(labels):
+    """Labels as a tensor: scalars per example, or per-token arrays (ragged)."""
+    if isinstance(labels, dict):
+        return {name: _label_tensor(value) for name, value in labels.items()}
+    first = labels[0]
+    if np.ndim(first) == 0:
+        return tf.constant(np.asarray(labels))
+    return _ragged(list(labels))
+
+
+def num_length_bucketed_batches(features, batch_size, max_seq_length, drop_remainder=False):
+    """Batches per epoch of `training_dataset` (the same every epoch)."""
+    width = bucket_width(max_seq_length)
+    buckets = np.ceil(_sequence_lengths(features) / width).astype(int)
+    counts = np.bincount(buckets)
+    per_bucket = counts // batch_size if drop_remainder else -(-counts // batch_size)
+    return int(per_bucket.sum())
+
+
+def training_dataset(
+    features,
+    labels,
+    batch_size,
+    max_seq_length,
+    seed=None,
+    drop_remainder=False,
+    label_padding_value=0,
+    repeat=False,
+):
+    """Shuffled, length-bucketed batches `(features, labels)` for `model.fit`.
+
+    Examples are shuffled, grouped with others of similar length and padded
+    to a multiple of `bucket_width(max_seq_length)`, so an epoch of short
+    sentences costs a fraction of padding everything to `max_seq_length`.
+    The dataset knows its number of batches, so `fit` shows a full progress
+    bar. `drop_remainder=True` gives static batch sizes (TPU).
+
+    Args:
+        features: dict from `encode_segments` (or the same structure).
+        labels: per-example labels: scalars, per-token arrays (padded with
+            `label_padding_value`), or a dict of those.
+    """
+    width = bucket_width(max_seq_length)
+    num_examples = len(features["token_ids"])
+    dataset = _element_dataset(features, labels, max_seq_length, label_padding_value)
+    dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
+    boundaries = list(range(width + 1, max_seq_length + 1, width))
+    dataset = dataset.bucket_by_sequence_length(
+        element_length_func=lambda x, y: tf.shape(x["token_ids"])[-1],
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padding_values=(
+            tf.nest.map_structure(lambda spec: tf.zeros([], spec.dtype), dataset.element_spec[0]),
+            tf.nest.map_structure(
+                lambda spec: tf.cast(label_padding_value, spec.dtype), dataset.element_spec[1]
+            ),
+        ),
+        drop_remainder=drop_remainder,
+    )
+    num_batches = num_length_bucketed_batches(features, batch_size, max_seq_length, drop_remainder)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def inference_dataset(features, batch_size, max_seq_length, order):
+    """Batches of features (no labels) in `order`, padded to bucket multiples."""
+    ordered = {name: [features[name][i] for i in order] for name in FEATURE_NAMES}
+    dataset = _element_dataset(ordered, None, max_seq_length, 0)
+    return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_in_length_order(model, features, batch_size, max_seq_length):
+    """`model.predict` over examples sorted by length; outputs in input order.
+
+    Sorting makes each batch's examples about the same length, so little
+    compute goes to padding. Returns the model's output structure with
+    numpy arrays whose first axis follows `features`' order. Outputs with a
+    token axis (`[batch, seq_len, ...]`) are padded to the longest batch.
+    """
+    order = np.argsort(_sequence_lengths(features), kind="stable")
+    outputs = model.predict(inference_dataset(features, batch_size, max_seq_length, order))
+    inverse = np.argsort(order, kind="stable")
+    return tf.nest.map_structure(lambda x: _to_dense_numpy(x)[inverse], outputs)
+
+
+def _to_dense_numpy(x):
+    if isinstance(x, tf.RaggedTensor):
+        return x.to_tensor().numpy()
+    return np.asarray(x)
+
+
+# === Training and outputs ===
+
+
+def compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs):
+    """`model.compile` with the flags' optimizer, XLA and steps-per-execution.
+
+    Call inside the strategy scope. Loss and metrics default to the task
+    model's own (`compile_kwargs` overrides them).
+    """
+    model.compile(
+        optimizer=create_optimizer_from_flags(FLAGS, num_train_steps),
+        jit_compile=FLAGS.jit_compile,
+        steps_per_execution=FLAGS.steps_per_execution,
+        **compile_kwargs,
+    )
+
+
+def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwargs):
+    """Compiles with the flags' optimizer and runs `model.fit` with a progress bar.
+
+    `dataset` is a `training_dataset`; a fractional --num_train_epochs
+    trains the first part of a last epoch. Weights are written to
+    `<output_dir>/checkpoint.weights.h5` after every epoch.
+
+    Returns the Keras `History`.
+    """
+    num_train_steps = max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
+    epochs = int(math.ceil(num_train_steps / steps_per_epoch))
+    with strategy.scope():
+        compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs)
+    logging.info(
+        "Training %d steps (%d per epoch, %s epochs).",
+        num_train_steps, steps_per_epoch, FLAGS.num_train_epochs,
+    )
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"), save_weights_only=True
+    )
+    callbacks = [checkpoint]
+    last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch
+    if last_epoch_steps < steps_per_epoch:  # A fractional --num_train_epochs.
+        epoch_now = []
+
+        def stop_after_last_step(batch, logs):
+            if len(epoch_now) == epochs and batch + 1 >= last_epoch_steps:
+                model.stop_training = True
+
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_begin=lambda epoch, logs: epoch_now.append(epoch),
+                on_train_batch_end=stop_after_last_step,
+            )
+        )
+    return model.fit(
+        dataset.repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False
+    )
+
+
+def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata=None):
+    """Saves the task model with its tokenizer as a preset in `output_dir`.
+
+    Reload with `<TaskClass>.from_preset(output_dir)` or pass
+    `--preset=output_dir` to the programs. With a `preprocessor` (which
+    holds the tokenizer) the preset's task takes raw strings, as served;
+    otherwise the tokenizer is saved on its own. `metadata` (e.g. label
+    names) goes to `<output_dir>/task_metadata.json`.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    # A fresh optimizer: the preset then holds the weights without the
+    # training run's Adam moments (twice the weights' size).
+    model.compile(jit_compile=model.jit_compile)
+    if preprocessor is None:
+        model.save_to_preset(output_dir)
+        tokenizer.save_to_preset(output_dir)
+    else:
+        # Attached only for saving: the programs feed token ids themselves.
+        model.preprocessor = preprocessor
+        try:
+            model.save_to_preset(output_dir)
+        finally:
+            model.preprocessor = None
+    if metadata is not None:
+        write_json(os.path.join(output_dir, "task_metadata.json"), metadata)
+    logging.info("Saved the trained model as a preset in %s", output_dir)
+
+
+def write_json(path, value):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(value, f, indent=2, sort_keys=True, allow_nan=False)
+        f.write("\n")
+
+
+def write_eval_results(output_dir, results):
+    """Writes `<output_dir>/eval_results.json` (metric name -> value) and logs it.
+
+    NaN (e.g. a correlation of constant predictions) is written as null.
+    """
+    results = {
+        name: None if isinstance(value, float) and math.isnan(value) else value
+        for name, value in results.items()
+    }
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, "eval_results.json")
+    write_json(path, results)
+    for name, value in sorted(results.items()):
+        logging.info("eval %s = %s", name, value)
+    return path

@@ -1,0 +1,130 @@
+r"""Fine-tunes, evaluates and predicts ALBERT on multiple-choice questions.
+
+Data: RACE-style JSONL (`{"id", "context", "question", "options", "label"}`)
+or SWAG CSV, chosen by the file extension (see `tasks.multiple_choice`).
+Each option is packed as `[CLS] context [SEP] question+option [SEP]`
+(an option fills the question's "_" blank when it has one), giving
+`AlbertMultipleChoice` inputs `[batch, num_choices, seq_len]`. When the
+pair is too long the longer segment (usually the context) is trimmed;
+truncations are counted in the log and in `eval_results.json`.
+
+Writes to --output_dir:
+  - the fine-tuned model as a preset with its tokenizer
+    (`AlbertMultipleChoice.from_preset(output_dir)`, or `--preset=output_dir`
+    here), and `checkpoint.weights.h5` after every epoch;
+  - `eval_results.json`: `accuracy`, `loss`, `num_examples`, `num_truncated`;
+  - `predictions.jsonl`: per example of --predict_file, `{"id", "prediction"
+    (0-based option index), "probabilities"}`.
+
+Example:
+
+    python -m tasks.run_multiple_choice --train_file=train.jsonl \
+      --eval_file=dev.jsonl --predict_file=test.jsonl \
+      --spm_model_file=30k-clean.model --preset=albert_base_v2 \
+      --output_dir=/tmp/race --do_train --do_eval --do_predict \
+      --max_seq_length=384 --train_batch_size=8 --learning_rate=1e-5
+"""
+
+import json
+import os
+
+import numpy as np
+import scipy.special
+from absl import app, flags, logging
+
+import keras_albert
+from keras_albert.albert_preprocessor import AlbertPreprocessor
+from tasks import common, metrics, multiple_choice
+
+common.define_common_flags()
+FLAGS = flags.FLAGS
+
+
+def _read(path, labeled, max_examples, flag_name):
+    if not path:
+        raise ValueError(f"--{flag_name} is required for this run.")
+    examples = multiple_choice.read_examples(path, labeled=labeled, max_examples=max_examples)
+    if not examples:
+        raise ValueError(f"{path} has no examples.")
+    logging.info("Read %d examples with %d options from %s", len(examples), len(examples[0].options), path)
+    return examples
+
+
+def encode_choices(preprocessor, examples, split):
+    """Packs every option of every example; features are `[num_choices, length]`.
+
+    Returns the `common.encode_segments` dict with each example's options
+    stacked and padded to the longest of them.
+    """
+    num_choices = len(examples[0].options)
+    contexts = [example.context for example in examples for _ in range(num_choices)]
+    second = [example.question_with_option(i) for example in examples for i in range(num_choices)]
+    packed = common.encode_segments(preprocessor, [contexts, second], split)
+    features = {"stats": packed["stats"]}
+    for name in common.FEATURE_NAMES:
+        rows = packed[name]
+        features[name] = []
+        for start in range(0, len(rows), num_choices):
+            options = rows[start : start + num_choices]
+            length = max(len(row) for row in options)
+            features[name].append(np.stack([np.pad(row, (0, length - len(row))) for row in options]))
+    return features
+
+
+def write_predictions(path, examples, logits):
+    """Writes one JSON line per example: id, predicted option, probabilities."""
+    probabilities = scipy.special.softmax(np.asarray(logits, np.float64), axis=-1)
+    with open(path, "w", encoding="utf-8") as f:
+        for example, probs in zip(examples, probabilities):
+            record = {
+                "id": example.guid,
+                "prediction": int(np.argmax(probs)),
+                "probabilities": [round(float(p), 6) for p in probs],
+            }
+            f.write(json.dumps(record) + "\n")
+    logging.info("Wrote %d predictions to %s", len(examples), path)
+
+
+def main(argv):
+    del argv
+    common.check_flags(FLAGS)
+    strategy = common.configure_runtime(FLAGS)
+    tokenizer = common.load_tokenizer(FLAGS)
+    with strategy.scope():
+        model = common.build_task_model(keras_albert.AlbertMultipleChoice, FLAGS)
+    common.check_vocabulary(tokenizer, model.backbone)
+    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+
+    if FLAGS.do_train:
+        examples = _read(FLAGS.train_file, True, FLAGS.max_train_examples, "train_file")
+        features = encode_choices(preprocessor, examples, "train")
+        labels = np.array([example.label for example in examples], np.int32)
+        dataset = common.training_dataset(
+            features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length, seed=FLAGS.seed
+        )
+        steps_per_epoch = common.num_length_bucketed_batches(
+            features, FLAGS.train_batch_size, FLAGS.max_seq_length
+        )
+        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
+        common.save_trained_model(
+            model, FLAGS.output_dir, tokenizer, metadata={"num_choices": len(examples[0].options)}
+        )
+
+    if FLAGS.do_eval:
+        examples = _read(FLAGS.eval_file, True, FLAGS.max_eval_examples, "eval_file")
+        features = encode_choices(preprocessor, examples, "eval")
+        logits = common.predict_in_length_order(model, features, FLAGS.eval_batch_size, FLAGS.max_seq_length)
+        results = metrics.compute_metrics(("accuracy",), [example.label for example in examples], logits)
+        results["num_truncated"] = features["stats"]["num_truncated"]
+        common.write_eval_results(FLAGS.output_dir, results)
+
+    if FLAGS.do_predict:
+        examples = _read(FLAGS.predict_file, False, FLAGS.max_predict_examples, "predict_file")
+        features = encode_choices(preprocessor, examples, "predict")
+        logits = common.predict_in_length_order(model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length)
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        write_predictions(os.path.join(FLAGS.output_dir, "predictions.jsonl"), examples, logits)
+
+
+if __name__ == "__main__":
+    app.run(main)

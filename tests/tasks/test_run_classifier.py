@@ -1,0 +1,134 @@
+"""`python -m tasks.run_classifier` in-process on the real SST-2/MRPC files, with a tiny model."""
+
+import json
+
+import numpy as np
+import pytest
+import sentencepiece
+
+import keras_albert
+from tasks import common, run_classifier
+
+STSB_TRAIN = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n" + "".join(
+    f"{i}\tmain-captions\tMSRvid\t2012test\t{i:04d}\tnone\tnone\t{a}\t{b}\t{score}\n"
+    for i, (a, b, score) in enumerate(
+        [
+            ("A man is playing a flute.", "A man is playing a flute.", "5.000"),
+            ("A woman is slicing an onion.", "A man is playing the piano.", "0.000"),
+            ("A dog runs in the park.", "A dog is running in a park.", "4.600"),
+            ("Two kids are reading.", "A cat sleeps on a chair.", "0.250"),
+        ]
+    )
+)
+STSB_TEST = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\n" + (
+    "0\tmain-captions\tMSRvid\t2012test\t0024\tnone\tnone\tA girl is styling her hair.\tA girl is brushing her hair.\n"
+    "1\tmain-captions\tMSRvid\t2012test\t0033\tnone\tnone\tA man is cutting a tomato.\tA man plays a guitar.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def albert_config_file(tmp_path_factory, spm_model_path):
+    vocab_size = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path)).get_piece_size()
+    config = {
+        "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 64, "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64,
+        "type_vocab_size": 2, "initializer_range": 0.02, "num_hidden_groups": 1, "inner_group_num": 1,
+    }
+    path = tmp_path_factory.mktemp("config") / "albert_config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def run(*args):
+    common.run_program(run_classifier.main, ["run_classifier", "--max_seq_length=48", *args])
+
+
+def read_submission(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0], [line.split("\t") for line in lines[1:]]
+
+
+def test_sst2_trains_and_evaluates_on_the_real_files(tmp_path, shared_data_dir, spm_model_path, albert_config_file):
+    output_dir = tmp_path / "sst2"
+    run(
+        "--task_name=sst-2", f"--data_dir={shared_data_dir / 'sst2'}", f"--spm_model_file={spm_model_path}",
+        f"--albert_config_file={albert_config_file}", f"--output_dir={output_dir}",
+        "--do_train", "--do_eval", "--max_train_examples=64", "--max_eval_examples=40",
+        "--train_batch_size=16", "--num_train_epochs=1", "--learning_rate=1e-3",
+    )
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert set(results) == {"accuracy", "loss", "num_examples", "num_truncated"}
+    assert results["num_examples"] == 40
+    assert 0.0 <= results["accuracy"] <= 1.0
+    assert (output_dir / "checkpoint.weights.h5").is_file()
+    metadata = json.loads((output_dir / "task_metadata.json").read_text())
+    assert metadata == {"task_name": "sst-2", "labels": ["0", "1"]}
+
+
+def test_mrpc_writes_a_glue_submission_and_its_preset_reproduces_the_evaluation(
+    tmp_path, shared_data_dir, spm_model_path, albert_config_file
+):
+    output_dir = tmp_path / "mrpc"
+    common_args = [f"--task_name=mrpc", f"--data_dir={shared_data_dir / 'glue_mrpc'}", "--max_eval_examples=24"]
+    run(
+        *common_args, f"--spm_model_file={spm_model_path}", f"--albert_config_file={albert_config_file}",
+        f"--output_dir={output_dir}", "--do_train", "--do_eval", "--do_predict",
+        "--max_train_examples=32", "--max_predict_examples=20", "--train_batch_size=16",
+        "--num_train_epochs=1", "--learning_rate=1e-3",
+    )
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert {"accuracy", "f1", "loss"} <= set(results) and results["num_examples"] == 24
+    header, rows = read_submission(output_dir / "MRPC.tsv")
+    assert header == "index\tprediction"
+    assert [index for index, _ in rows] == [str(i) for i in range(20)]
+    assert {prediction for _, prediction in rows} <= {"0", "1"}
+
+    # Evaluation only, from the saved preset (its own tokenizer, no config).
+    reloaded_dir = tmp_path / "reloaded"
+    run(*common_args, f"--preset={output_dir}", f"--output_dir={reloaded_dir}", "--do_eval")
+    reloaded = json.loads((reloaded_dir / "eval_results.json").read_text())
+    assert reloaded["accuracy"] == results["accuracy"]
+    assert reloaded["loss"] == pytest.approx(results["loss"], rel=1e-5)
+
+    # As served: the preset's classifier takes raw sentence pairs.
+    classifier = keras_albert.AlbertTextClassifier.from_preset(str(output_dir))
+    logits = classifier.predict((["He said the pie business does not fit."], ["The pie business does not fit."]))
+    assert logits.shape == (1, 2) and np.all(np.isfinite(logits))
+
+
+def test_stsb_regression_writes_scores(tmp_path, spm_model_path, albert_config_file):
+    data_dir = tmp_path / "STS-B"
+    data_dir.mkdir()
+    (data_dir / "train.tsv").write_text(STSB_TRAIN)
+    (data_dir / "dev.tsv").write_text(STSB_TRAIN)
+    (data_dir / "test.tsv").write_text(STSB_TEST)
+    output_dir = tmp_path / "out"
+    run(
+        "--task_name=sts-b", f"--data_dir={data_dir}", f"--spm_model_file={spm_model_path}",
+        f"--albert_config_file={albert_config_file}", f"--output_dir={output_dir}",
+        "--do_train", "--do_eval", "--do_predict", "--train_batch_size=4", "--num_train_epochs=1",
+    )
+    results = json.loads((output_dir / "eval_results.json").read_text())
+    assert {"pearson", "spearman", "loss"} <= set(results) and results["num_examples"] == 4
+    header, rows = read_submission(output_dir / "STS-B.tsv")
+    assert [index for index, _ in rows] == ["0", "1"]
+    assert all(np.isfinite(float(score)) for _, score in rows)
+
+
+def test_a_malformed_line_stops_the_program_with_file_and_line(tmp_path, spm_model_path, albert_config_file):
+    data_dir = tmp_path / "SST-2"
+    data_dir.mkdir()
+    (data_dir / "train.tsv").write_text("sentence\tlabel\ngood \t1\nbad \t0\textra\n")
+    with pytest.raises(ValueError, match=r"train.tsv:3: expected 2 tab-separated fields"):
+        run(
+            "--task_name=sst-2", f"--data_dir={data_dir}", f"--spm_model_file={spm_model_path}",
+            f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path / 'out'}", "--do_train",
+        )
+
+
+def test_missing_task_or_model_flags_are_reported(tmp_path):
+    with pytest.raises(ValueError, match="--task_name and --data_dir are required"):
+        run("--albert_config_file=c.json", f"--output_dir={tmp_path}", "--do_eval")
+    with pytest.raises(ValueError, match="Pass --preset"):
+        run("--task_name=sst-2", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}", "--do_eval")
