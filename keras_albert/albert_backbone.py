@@ -122,8 +122,13 @@ class AlbertBackbone(Backbone):
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
         padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         x = self.embeddings(token_ids, segment_ids)
-        sequence_output = self.encoder(x, padding_mask=padding_mask)
-        pooled_output = self.pooler_dense(sequence_output[:, 0, :])
+        # The pooler reads a separately computed first position, so graphs
+        # that use only `pooled_output` (classifiers) skip most of the last
+        # layer; both paths give the same values.
+        sequence_output, first_token = self.encoder(
+            x, padding_mask=padding_mask, with_first_token=True
+        )
+        pooled_output = self.pooler_dense(first_token[:, 0, :])
         super().__init__(
             inputs={
                 "token_ids": token_ids,

@@ -34,9 +34,11 @@ class AlbertPreprocessor(Preprocessor):
 
     `x` is one segment (a string, a list of strings or a string tensor) or
     a tuple of segments; a list is a batch, never a pair. `y` and
-    `sample_weight` pass through unchanged. As in keras-hub (and tf.data),
-    a lone 2- or 3-tuple argument is read as `(x, y[, sample_weight])`:
-    call `preprocessor(x=(a, b))` for a pair without labels. Runs eagerly and inside
+    `sample_weight` pass through unchanged. Unlike keras-hub preprocessors,
+    a lone tuple argument is always segments, never `(x, y)`, so that
+    `preprocessor((a, b))` packs a pair. (`tf.data` still unpacks an
+    `(a, b)` element into `x=a, y=b`: map over `((a, b), y)` or
+    `((a, b),)` elements.) Runs eagerly and inside
     `tf.data`, with the same ops (so also inside SavedModels).
 
     Args:
@@ -62,7 +64,7 @@ class AlbertPreprocessor(Preprocessor):
         keras_albert.AlbertTokenizer("30k-clean.model"), sequence_length=128
     )
     preprocessor("The quick brown fox.")["token_ids"]  # [2, ..., 3, 0, ...]
-    x = preprocessor(x=("A man eats.", "Someone eats."))  # a pair
+    x = preprocessor(("A man eats.", "Someone eats."))  # a pair
     x, y = preprocessor((["A man eats."], ["Someone eats."]), [1])
     ds = tf.data.Dataset.from_tensor_slices(((premises, hypotheses), labels))
     ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
@@ -93,6 +95,14 @@ class AlbertPreprocessor(Preprocessor):
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.truncate = truncate
+
+    def __call__(self, *args, **kwargs):
+        # keras-hub's `PreprocessingLayer` reads a lone 2- or 3-tuple as
+        # `(x, y[, sample_weight])`; for text pairs that would silently
+        # turn the second segment into a label.
+        if len(args) == 1 and isinstance(args[0], tuple):
+            return super().__call__(x=args[0], **kwargs)
+        return super().__call__(*args, **kwargs)
 
     @preprocessing_function
     def call(self, x, y=None, sample_weight=None):

@@ -192,19 +192,29 @@ def _backbone_config_from_json(path):
 
 
 def load_backbone_weights(backbone, checkpoint):
-    """Loads backbone weights from a preset dir, `.weights.h5` or TF1 checkpoint."""
-    if os.path.isdir(checkpoint):
+    """Loads backbone weights from a preset dir, a `.weights.h5` file or a TF1 checkpoint.
+
+    A TF1 checkpoint is a prefix (`.../model.ckpt-best`) or a folder of one;
+    its pretraining heads, if any, are left out.
+    """
+    if os.path.isfile(os.path.join(checkpoint, "config.json")):
         source = keras_albert.AlbertBackbone.from_preset(checkpoint)
-        backbone.set_weights(source.get_weights())
+        try:
+            backbone.set_weights(source.get_weights())
+        except ValueError as e:
+            raise ValueError(
+                f"--init_checkpoint={checkpoint!r} holds a different architecture "
+                f"than the model being built: {e}"
+            ) from None
     elif checkpoint.endswith(".weights.h5"):
         backbone.load_weights(checkpoint)
-    elif os.path.exists(checkpoint + ".index"):
+    elif os.path.isdir(checkpoint) or os.path.exists(checkpoint + ".index"):
         load_tf1_checkpoint(checkpoint, model=backbone)
     else:
         raise ValueError(
             f"--init_checkpoint={checkpoint!r} is neither a preset directory, a "
-            "`.weights.h5` file nor a TF1 checkpoint prefix (no "
-            f"{checkpoint + '.index'!r})."
+            "`.weights.h5` file nor a TF1 checkpoint (a folder, or a prefix with "
+            "an `.index` file)."
         )
 
 

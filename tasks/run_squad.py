@@ -14,8 +14,9 @@ Writes to --output_dir:
   - with --do_predict or --do_eval, for --predict_file: `predictions.json`
     (`{question id: answer text}`, "" for no answer), `nbest_predictions.json`
     (the --n_best_size best answers with probabilities and logits) and
-    `null_odds.json` (`{question id: null_score - best_span_score}`: the
-    question is predicted unanswerable when above the threshold);
+    `null_odds.json` (`{question id: null_score - best_span_score}`; with
+    --version_2_with_negative the question is predicted unanswerable when
+    above --null_score_diff_threshold, in v1.1 it is only reported);
   - with --do_eval: `eval_results.json`, the official metrics: v1.1
     `exact_match`, `f1`; v2.0 `exact`, `f1`, `total`, `HasAns_*`, `NoAns_*`,
     and the threshold search `best_exact`, `best_exact_thresh`, `best_f1`,

@@ -28,6 +28,15 @@ class SharedGroupEncoder(keras.layers.Layer):
     Call arguments:
         x: float tensor `[batch, seq_len, hidden_dim]`.
         padding_mask: tensor `[batch, seq_len]`, 1 for real tokens.
+        with_first_token: bool. Also return the first position's output
+            computed on its own by the final block (`first_token_only`),
+            `[batch, 1, hidden_dim]`. A compiled graph that reads only this
+            output (a classifier's pooler) prunes the final block's work on
+            the other positions: about 7% of ALBERT-base's compute.
+
+    Returns:
+        `sequence_output` `[batch, seq_len, hidden_dim]`, or with
+        `with_first_token=True` the pair `(sequence_output, first_token)`.
     """
 
     def __init__(
@@ -92,14 +101,31 @@ class SharedGroupEncoder(keras.layers.Layer):
             for block in group:
                 block.build(x_shape)
 
-    def call(self, x, padding_mask=None, training=None):
-        for layer_index in range(self.num_layers):
-            for block in self.groups[self.group_index(layer_index)]:
-                x = block(x, padding_mask=padding_mask, training=training)
-        return x
+    def call(self, x, padding_mask=None, training=None, with_first_token=False):
+        blocks = [
+            block
+            for layer_index in range(self.num_layers)
+            for block in self.groups[self.group_index(layer_index)]
+        ]
+        for block in blocks[:-1]:
+            x = block(x, padding_mask=padding_mask, training=training)
+        sequence_output = blocks[-1](x, padding_mask=padding_mask, training=training)
+        if not with_first_token:
+            return sequence_output
+        first_token = blocks[-1](
+            x, padding_mask=padding_mask, training=training, first_token_only=True
+        )
+        return sequence_output, first_token
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)
+
+    def compute_output_spec(self, x, padding_mask=None, training=None, with_first_token=False):
+        sequence_output = keras.KerasTensor(x.shape, dtype=self.compute_dtype)
+        if not with_first_token:
+            return sequence_output
+        first_token = keras.KerasTensor((x.shape[0], 1, x.shape[2]), dtype=self.compute_dtype)
+        return sequence_output, first_token
 
     def get_config(self):
         config = super().get_config()

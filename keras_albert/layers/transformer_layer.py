@@ -35,9 +35,13 @@ class AlbertTransformerLayer(keras.layers.Layer):
     Call arguments:
         x: float tensor `[batch, seq_len, hidden_dim]`.
         padding_mask: optional tensor `[batch, seq_len]`, 1 for real tokens.
+        first_token_only: bool. Compute the output of the first position
+            only (what the pooler reads), attending over all positions:
+            the same values as `output[:, :1]` for a fraction of the work.
 
     Returns:
-        float tensor `[batch, seq_len, hidden_dim]`.
+        float tensor `[batch, seq_len, hidden_dim]` (`[batch, 1,
+        hidden_dim]` with `first_token_only=True`).
     """
 
     def __init__(
@@ -124,19 +128,24 @@ class AlbertTransformerLayer(keras.layers.Layer):
         probabilities = self.attention_dropout_layer(probabilities, training=training)
         return ops.einsum("bnts,bsnd->btnd", probabilities, value)
 
-    def call(self, x, padding_mask=None, training=None):
+    def call(self, x, padding_mask=None, training=None, first_token_only=False):
         batch_size, sequence_length = ops.shape(x)[0], ops.shape(x)[1]
         qkv = self.qkv_dense(x)
         qkv = ops.reshape(
             qkv, (batch_size, sequence_length, 3, self.num_heads, self.head_dim)
         )
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if first_token_only:
+            # Only the first ([CLS]) position is asked for: it still attends
+            # to every key, but the output projection, FFN and LayerNorms
+            # run on one position instead of `seq_len`.
+            query, x = query[:, :1], x[:, :1]
         mask = None
         if padding_mask is not None:
             # [batch, 1 (heads), 1 (queries), seq_len (keys)]
-            mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+            mask = ops.expand_dims(ops.cast(padding_mask, "bool"), (1, 2))
         attended = self._attend(query, key, value, mask, training)
-        attended = ops.reshape(attended, (batch_size, sequence_length, self.hidden_dim))
+        attended = ops.reshape(attended, (batch_size, ops.shape(query)[1], self.hidden_dim))
         attention_output = self.attention_output_dense(attended)
         attention_output = self.output_dropout_layer(attention_output, training=training)
         x = self.attention_layer_norm(x + attention_output)
@@ -147,6 +156,10 @@ class AlbertTransformerLayer(keras.layers.Layer):
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)
+
+    def compute_output_spec(self, x, padding_mask=None, training=None, first_token_only=False):
+        shape = (x.shape[0], 1, x.shape[2]) if first_token_only else x.shape
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -11,3 +11,4 @@ from keras_albert.training.lamb import Lamb
 from keras_albert.training.optimizer_mixin import DEFAULT_WEIGHT_DECAY_EXCLUSIONS
 from keras_albert.training.optimizers import OPTIMIZER_CLASSES, create_optimizer
 from keras_albert.training.schedules import WarmupPolynomialDecay
+from keras_albert.training.step_checkpoint import StepCheckpoint

@@ -87,18 +87,19 @@ def pairs(sst2_dev_sentences):
 def test_hand_packing(albert_tokenizer):
     a, b = albert_tokenizer.tokenize_python(["the movie", "was great"])
     preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=12)
-    # A lone 2-tuple would be read as (x, y), as tf.data does: name `x`.
-    x = as_lists(preprocessor(x=("the movie", "was great")))
+    x = as_lists(preprocessor(("the movie", "was great")))
     assert x == {
         "token_ids": [2, *a, 3, *b, 3] + [0] * (9 - len(a) - len(b)),
         "segment_ids": [0] * (len(a) + 2) + [1] * (len(b) + 1) + [0] * (9 - len(a) - len(b)),
         "padding_mask": [1] * (len(a) + len(b) + 3) + [0] * (9 - len(a) - len(b)),
     }
+    # A lone tuple is segments, never (x, y); `x=` says the same.
+    assert as_lists(preprocessor(x=("the movie", "was great"))) == x
     single = as_lists(preprocessor("the movie"))
     assert single["token_ids"] == [2, *a, 3] + [0] * (10 - len(a))
     assert single["segment_ids"] == [0] * 12
     # A pair truncated to the 3 special tokens and one token each at 5.
-    short = as_lists(AlbertPreprocessor(albert_tokenizer, sequence_length=5)(x=("the movie", "was great")))
+    short = as_lists(AlbertPreprocessor(albert_tokenizer, sequence_length=5)(("the movie", "was great")))
     assert short == {
         "token_ids": [2, a[0], 3, b[0], 3],
         "segment_ids": [0, 0, 0, 1, 1],
@@ -115,7 +116,7 @@ def test_truncation_matches_python_reference(albert_tokenizer, pairs, truncate, 
     preprocessor = AlbertPreprocessor(
         albert_tokenizer, sequence_length=sequence_length, truncate=truncate
     )
-    got = as_lists(preprocessor(x=(first, second)))
+    got = as_lists(preprocessor((first, second)))
     expected = [reference_pack(s, sequence_length, truncate) for s in zip(ids_first, ids_second)]
     assert got == stack(expected)
     got = as_lists(preprocessor(first))
@@ -127,7 +128,7 @@ def test_three_segments(albert_tokenizer, pairs, truncate):
     first, second = pairs
     segments = (first[:20], second[:20], first[20:40])
     ids = [albert_tokenizer.tokenize_python(list(s)) for s in segments]
-    got = as_lists(AlbertPreprocessor(albert_tokenizer, 16, truncate=truncate)(x=segments))
+    got = as_lists(AlbertPreprocessor(albert_tokenizer, 16, truncate=truncate)(segments))
     assert got == stack([reference_pack(s, 16, truncate) for s in zip(*ids)])
 
 
@@ -141,13 +142,17 @@ def test_tf_data_matches_eager(albert_tokenizer, pairs):
     assert unbatched[0][0]["token_ids"].shape == (24,)
     assert [y for _, y in unbatched] == labels.tolist()
     assert stack([as_lists(x) for x, _ in unbatched]) == as_lists(eager_x)
-    batched = list(dataset.batch(16).map(preprocessor).as_numpy_iterator())
+    batched_dataset = dataset.batch(16).map(preprocessor)
+    batched = list(batched_dataset.as_numpy_iterator())
     assert np.concatenate([x["segment_ids"] for x, _ in batched]).tolist() == as_lists(eager_x)["segment_ids"]
-    spec = dataset.batch(16).map(preprocessor).element_spec[0]
+    spec = batched_dataset.element_spec[0]
     assert {name: (s.shape.as_list(), s.dtype) for name, s in spec.items()} == {
         name: ([None, 24], tf.int32) for name in ("token_ids", "segment_ids", "padding_mask")
     }
     assert np.asarray(eager_y).tolist() == labels.tolist()
+    # Unlabeled pairs: a 1-tuple element, which tf.data passes as one tuple.
+    unlabeled = tf.data.Dataset.from_tensor_slices(((first, second),)).batch(60)
+    assert as_lists(next(iter(unlabeled.map(preprocessor)))) == as_lists(eager_x)
 
 
 def test_input_forms_and_passthrough(albert_tokenizer):

@@ -1,0 +1,1 @@
+"""`make demo`: the whole keras-albert pipeline on bundled, openly licensed data."""

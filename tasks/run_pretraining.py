@@ -1,0 +1,254 @@
+"""Pretrains ALBERT (masked LM + sentence-order prediction) with `model.fit`.
+
+One machine:
+
+    python -m tasks.run_pretraining --do_train --do_eval \
+        --input_file=out/pretraining_data --albert_config_file=albert_config.json \
+        --output_dir=out/pretrained --train_batch_size=64 --max_seq_length=128 \
+        --max_predictions_per_seq=20 --num_train_steps=10000 --num_warmup_steps=1000 \
+        --learning_rate=0.00176 --save_checkpoints_steps=1000
+
+Several workers: the same command on every machine with
+`--distribution_strategy=multi_worker_mirrored` and a `TF_CONFIG` naming
+the cluster and this worker (`--train_batch_size` stays the global batch).
+
+The output directory ends up holding a preset (`AlbertPretrainer` with
+its tokenizer) that the fine-tuning programs take as `--preset` or
+`--init_checkpoint`, `checkpoints/worker_<i>/ckpt-<step>.weights.h5`
+(model + optimizer, written atomically), TensorBoard logs in `logs/`,
+`train_history.json` and `eval_results.json`.
+
+A run restarted with the same flags continues from its newest checkpoint:
+weights, optimizer state and the position in the (deterministic) data
+stream, so it ends where an uninterrupted run would.
+
+Flags follow google-research/albert's `run_pretraining.py` where they
+exist (`--input_file`, `--num_train_steps`, `--num_warmup_steps`,
+`--save_checkpoints_steps`, `--keep_checkpoint_max`, `--max_eval_steps`,
+`--poly_power`); hardware and model flags are `tasks.common`'s.
+"""
+
+import os
+
+import keras
+from absl import app, flags, logging
+
+import keras_albert
+from keras_albert import training
+from tasks import common, pretraining_data
+
+common.define_common_flags()
+flags.DEFINE_string("input_file", None, "Training TFRecords: a directory from create_pretraining_data, or comma-separated paths/globs.")
+flags.DEFINE_string("eval_input_file", None, "Evaluation TFRecords (default: --input_file).")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per example, as the data was written.")
+flags.DEFINE_integer("num_train_steps", 1000, "Training batches (each of --train_batch_size examples).")
+flags.DEFINE_integer("num_warmup_steps", 0, "Batches of linear learning-rate warmup.")
+flags.DEFINE_float("poly_power", 1.0, "Power of the polynomial learning-rate decay.")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint (and epoch) every N batches.")
+flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept per worker.")
+flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches for --do_eval.")
+flags.DEFINE_bool("dynamic_masking", False, "Re-mask every example each time it is read (default: the masks in the records).")
+flags.DEFINE_integer("shuffle_buffer_size", 10_000, "Examples in the shuffle buffer.")
+flags.DEFINE_integer("log_steps", 100, "TensorBoard scalars every N batches.")
+# The original pretraining defaults (ALBERT paper: LAMB, lr 0.00176, batch 4096).
+flags.FLAGS.set_default("optimizer", "lamb")
+flags.FLAGS.set_default("learning_rate", 0.00176)
+flags.FLAGS.set_default("train_batch_size", 4096)
+flags.FLAGS.set_default("max_seq_length", 512)
+
+FLAGS = flags.FLAGS
+
+
+def task_index():
+    """This worker's index in `TF_CONFIG` (0 when single-worker)."""
+    tf_config = training.parse_tf_config()
+    return tf_config["task"]["index"] if tf_config else 0
+
+
+def check_pretraining_flags():
+    if not FLAGS.input_file:
+        raise ValueError("--input_file is required.")
+    for name in ("num_train_steps", "save_checkpoints_steps", "train_batch_size"):
+        if getattr(FLAGS, name) <= 0:
+            raise ValueError(f"--{name} must be positive. Got {getattr(FLAGS, name)}.")
+    if not 0 <= FLAGS.num_warmup_steps <= FLAGS.num_train_steps:
+        raise ValueError(f"--num_warmup_steps={FLAGS.num_warmup_steps} must be in [0, --num_train_steps].")
+
+
+def load_input_files(input_file):
+    """Shards, validated against the flags, and the data's metadata."""
+    files = pretraining_data.resolve_input_files(input_file)
+    metadata = pretraining_data.read_metadata(files) or {}
+    for name in ("max_seq_length", "max_predictions_per_seq"):
+        if name in metadata and metadata[name] != getattr(FLAGS, name):
+            raise ValueError(
+                f"--{name}={getattr(FLAGS, name)} but {input_file} was written with {name}={metadata[name]}."
+            )
+    counts = pretraining_data.validate_shards(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
+    logging.info("%s: %d examples in %d shards.", input_file, sum(counts), len(files))
+    return files, metadata
+
+
+def load_tokenizer(metadata):
+    """--spm_model_file, else the one the data was made with, else --preset's."""
+    from keras_albert.albert_tokenizer import AlbertTokenizer
+
+    if FLAGS.spm_model_file or not metadata.get("spm_model_file"):
+        return common.load_tokenizer(FLAGS)
+    return AlbertTokenizer(metadata["spm_model_file"], lower_case=metadata.get("do_lower_case", True))
+
+
+def build_pretrainer():
+    """An `AlbertPretrainer`; heads come along from a pretrainer preset."""
+    if FLAGS.preset and not FLAGS.init_checkpoint and common._is_task_preset(FLAGS.preset, keras_albert.AlbertPretrainer):
+        return keras_albert.AlbertPretrainer.from_preset(FLAGS.preset)
+    return keras_albert.AlbertPretrainer(common.build_backbone(FLAGS))
+
+
+def distributed_dataset(strategy, files, batch_size, first_step, metadata, repeat=True):
+    """The data stream from `first_step` on, split between workers/replicas.
+
+    Every pipeline reads the same deterministic stream, skips the examples
+    of the completed steps, then keeps every N-th example (N pipelines), so
+    a step trains on the same global batch whatever the number of workers.
+    """
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"--train_batch_size={batch_size} is not divisible by the "
+            f"{strategy.num_replicas_in_sync} replicas."
+        )
+    masking = metadata if FLAGS.dynamic_masking else None
+    if FLAGS.dynamic_masking and "mask_token_id" not in metadata:
+        raise ValueError(f"--dynamic_masking needs the {pretraining_data.METADATA_FILE} written with the data.")
+
+    def dataset_fn(input_context):
+        return pretraining_data.pretraining_dataset(
+            files,
+            input_context.get_per_replica_batch_size(batch_size),
+            FLAGS.max_seq_length,
+            FLAGS.max_predictions_per_seq,
+            seed=FLAGS.seed,
+            shuffle_buffer_size=FLAGS.shuffle_buffer_size,
+            repeat=repeat,
+            skip_examples=first_step * batch_size,
+            num_input_pipelines=input_context.num_input_pipelines,
+            input_pipeline_id=input_context.input_pipeline_id,
+            dynamic_masking=masking,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def tensorboard_callbacks():
+    """TensorBoard logs in <output_dir>/logs where the `tensorboard` package
+    is installed (TensorFlow 2.21 no longer pulls it in)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        logging.warning("No TensorBoard logs: `pip install tensorboard` to get them.")
+        return []
+    return [keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps)]
+
+
+def train(model, strategy, files, metadata, is_chief):
+    """`fit` in epochs of --save_checkpoints_steps, resuming where a
+    previous run stopped. Returns the history of this run's epochs.
+
+    `keras.Model.fit` rather than `model.fit`: keras-hub's `PipelineModel`
+    turns any input that is not a `tf.data.Dataset` (a distributed dataset
+    included) into tensor slices; the pretrainer has no preprocessor, so
+    Keras' own `fit` is what it would run anyway.
+    """
+    total = FLAGS.num_train_steps
+    interval = min(FLAGS.save_checkpoints_steps, total)
+    checkpoint = training.StepCheckpoint(
+        os.path.join(FLAGS.output_dir, "checkpoints", f"worker_{task_index()}"),
+        max_to_keep=FLAGS.keep_checkpoint_max,
+    )
+    step = checkpoint.restore(model)
+    if step:
+        logging.info("Resuming at step %d of %d.", step, total)
+    callbacks = [checkpoint]
+    if is_chief:
+        callbacks.extend(tensorboard_callbacks())
+    history = {}
+    # Whole epochs, then the remainder as one shorter epoch.
+    full_epochs = total // interval
+    phases = [(interval, 0, full_epochs), (total - full_epochs * interval, full_epochs, full_epochs + 1)]
+    for steps_per_epoch, first_epoch, end_epoch in phases:
+        phase_start = first_epoch * interval
+        if not steps_per_epoch or step >= phase_start + (end_epoch - first_epoch) * steps_per_epoch:
+            continue
+        if (step - phase_start) % steps_per_epoch:
+            raise ValueError(
+                f"The newest checkpoint (step {step}) is not on a --save_checkpoints_steps="
+                f"{interval} boundary: resume with the flags of the interrupted run."
+            )
+        checkpoint.first_step = step
+        fit = keras.Model.fit(
+            model,
+            distributed_dataset(strategy, files, FLAGS.train_batch_size, step, metadata),
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=first_epoch + (step - phase_start) // steps_per_epoch,
+            epochs=end_epoch,
+            callbacks=callbacks,
+            verbose=1 if is_chief else 0,
+        )
+        for name, values in fit.history.items():
+            history.setdefault(name, []).extend(float(v) for v in values)
+        step = phase_start + (end_epoch - first_epoch) * steps_per_epoch
+    return history
+
+
+def main(argv):
+    del argv
+    common.check_flags(FLAGS)
+    check_pretraining_flags()
+    strategy = common.configure_runtime(FLAGS)
+    is_chief = task_index() == 0
+    files, metadata = load_input_files(FLAGS.input_file)
+    tokenizer = load_tokenizer(metadata)
+    accumulation = max(1, FLAGS.gradient_accumulation_steps)
+    with strategy.scope():
+        model = build_pretrainer()
+        common.check_vocabulary(tokenizer, model.backbone)
+        optimizer = training.create_optimizer(
+            name=FLAGS.optimizer,
+            learning_rate=FLAGS.learning_rate,
+            num_train_steps=max(1, FLAGS.num_train_steps // accumulation),
+            num_warmup_steps=FLAGS.num_warmup_steps // accumulation,
+            weight_decay_rate=FLAGS.weight_decay,
+            power=FLAGS.poly_power,
+            gradient_accumulation_steps=accumulation,
+        )
+        model.compile(
+            optimizer=optimizer,
+            jit_compile=FLAGS.jit_compile,
+            steps_per_execution=FLAGS.steps_per_execution,
+        )
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+
+    if FLAGS.do_train:
+        history = train(model, strategy, files, metadata, is_chief)
+        if is_chief:
+            common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
+            common.save_trained_model(model, FLAGS.output_dir, tokenizer)
+
+    if FLAGS.do_eval:
+        eval_files, _ = (
+            load_input_files(FLAGS.eval_input_file) if FLAGS.eval_input_file else (files, metadata)
+        )
+        with strategy.scope():
+            results = keras.Model.evaluate(
+                model,
+                distributed_dataset(strategy, eval_files, FLAGS.eval_batch_size, 0, metadata, repeat=False),
+                steps=FLAGS.max_eval_steps,
+                return_dict=True,
+                verbose=1 if is_chief else 0,
+            )
+        if is_chief:
+            common.write_eval_results(FLAGS.output_dir, {k: float(v) for k, v in results.items()})
+
+
+if __name__ == "__main__":
+    app.run(main)
