@@ -3,10 +3,14 @@
 from keras_albert import layers
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_multiple_choice import AlbertMultipleChoice
+from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.albert_presets import BACKBONE_PRESETS, PRESET_NAMES
 from keras_albert.albert_pretrainer import AlbertPretrainer
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
 from keras_albert.albert_text_classifier import AlbertTextClassifier
 from keras_albert.albert_token_classifier import AlbertTokenClassifier
+from keras_albert.albert_tokenizer import AlbertTokenizer
+from keras_albert.sentencepiece_trainer import train_sentencepiece
+from keras_albert.text_normalization import normalize_text, normalize_text_tf
 
 __version__ = "0.1.0"

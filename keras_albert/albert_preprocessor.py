@@ -38,8 +38,11 @@ class AlbertPreprocessor(Preprocessor):
     a lone tuple argument is always segments, never `(x, y)`, so that
     `preprocessor((a, b))` packs a pair. (`tf.data` still unpacks an
     `(a, b)` element into `x=a, y=b`: map over `((a, b), y)` or
-    `((a, b),)` elements.) Runs eagerly and inside
-    `tf.data`, with the same ops (so also inside SavedModels).
+    `((a, b),)` elements.)
+
+    Runs eagerly and inside `tf.data` with the same ops, so also inside
+    SavedModels. With a `normalize=False` tokenizer the whole graph
+    converts to TFLite builtins plus TensorFlow Text's TFLite kernels.
 
     Args:
         tokenizer: `AlbertTokenizer`.

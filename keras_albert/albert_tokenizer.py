@@ -260,8 +260,8 @@ class _AlbertSentencePieceOps:
         replacements = tf.gather(self.replacement_ids, flat_ids)
         lengths = tf.gather(self.replacement_lengths, flat_ids)
         values = tf.boolean_mask(replacements, replacements >= 0)
-        # Token i's replacement ends at ends[i + 1]; a row that ended at
-        # token j now ends at ends[j].
+        # The replacements of tokens 0..j-1 fill ends[j] values, so a row
+        # that ended before token j now ends before value ends[j].
         ends = tf.concat([[0], tf.cumsum(lengths)], 0)
         splits = ids.nested_row_splits
         ids = tf.RaggedTensor.from_nested_row_splits(

@@ -1,8 +1,8 @@
 """ALBERT's text normalization, in Python and as TensorFlow ops.
 
-ALBERT normalizes text before SentencePiece (`preprocess_text` in the
-original `tokenization.py`, `AlbertTokenizer.preprocess_text` in
-HuggingFace):
+ALBERT normalizes text before SentencePiece (HuggingFace's
+`AlbertTokenizer.preprocess_text`; `preprocess_text` in google-research
+albert's `tokenization.py` is the same without step 2 and `keep_accents`):
 
 1. `" ".join(text.strip().split())`: collapse whitespace runs to one space.
 2. Replace ``` `` ``` and `''` with `"`.
@@ -11,7 +11,8 @@ HuggingFace):
 4. If `lower_case`: `str.lower()`.
 
 `normalize_text` is that function; `normalize_text_tf` computes the same
-strings in-graph (for `tf.data`, SavedModel and TFLite), and the tests
+strings in-graph (for `tf.data` and SavedModels; its regex, ICU and
+lower-casing ops run in TFLite only with the Flex delegate), and the tests
 compare the two on every Unicode code point and on real data sets.
 
 Where Python and the graph ops disagree, and how they are made to agree:
@@ -29,11 +30,12 @@ Where Python and the graph ops disagree, and how they are made to agree:
 - Unicode versions: the classes come from the running Python's
   `unicodedata` (14.0.0 on Python 3.11). TensorFlow Text's NFKD uses a newer
   ICU, which also decomposes some code points that are unassigned in
-  Python's tables, and `tf.strings.lower` uses an older one, which does not
-  lower-case the ~40 capitals added in Unicode 14 (Vithkuqi, U+2C2F,
-  U+A7C0, U+A7D0, U+A7D6, U+A7D8). Those code points are the only
-  differences; no ALBERT vocabulary contains them, so they tokenize to
-  `<unk>` either way.
+  Python's tables. `tf.strings.lower` uses an older one (Unicode 13): it
+  leaves the ~40 capitals added in Unicode 14 (Vithkuqi, U+2C2F, U+A7C0,
+  U+A7D0, U+A7D6, U+A7D8) upper-case, and, choosing between final and
+  medial sigma, does not know Unicode 14's new marks nor that U+1734
+  became a spacing mark. Those code points are the only differences (the
+  tests check every code point); no ALBERT vocabulary contains them.
 
 Text must be valid UTF-8.
 """

@@ -6,6 +6,8 @@ NumPy: words come in as lists of SentencePiece ids, tags as strings.
 
 The pieces of this module, in the order data flows through them:
 
+0. `tokenize_words`: words -> piece ids per word, each word tokenized as if
+   preceded by a space (HuggingFace's `is_split_into_words`).
 1. `windows_for_words`: a sentence's per-word pieces -> `TokenWindow`s of at
    most `max_seq_length` ids (`[CLS] pieces [SEP]`). A sentence too long for
    one window is covered by overlapping windows; every word is *predicted*
@@ -23,11 +25,11 @@ The pieces of this module, in the order data flows through them:
 Example:
 ```python
 words = ["Empire", "State", "Building", "is", "tall"]
-pieces = tokenize_words(tokenizer, words)           # one id list per word
+pieces, _ = tokenize_words(tokenizer, words)        # one id list per word
 windows = windows_for_words(pieces, max_seq_length=128,
                             cls_token_id=2, sep_token_id=3)
 label_ids = window_labels(windows[0], [1, 2, 2, 0, 0])  # -1 off first pieces
-logits = tagger.predict(...)                        # [num_windows, T, C]
+logits = tagger.predict(...)  # windows padded to T: [num_windows, T, C]
 word_logits = merge_window_predictions(windows, logits, len(words))
 tags = [labels[i] for i in word_logits.argmax(-1)]
 tags_to_spans(tags)  # [EntitySpan(type='location', start_word=0, end_word=2)]

@@ -250,19 +250,27 @@ def _is_task_preset(preset, task_cls):
 def build_task_model(task_cls, FLAGS, **task_kwargs):
     """A task model; head weights come along when --preset was saved from `task_cls`.
 
-    Build it inside `strategy.scope()`. Without a fine-tuned preset the head
-    is freshly initialized over `build_backbone(FLAGS)`.
+    Build it inside `strategy.scope()`. Without such a preset, or when its
+    head does not fit `task_kwargs` (e.g. another number of classes) and
+    --do_train is set, a fresh head goes over `build_backbone(FLAGS)`.
     """
     if FLAGS.preset and not FLAGS.init_checkpoint and _is_task_preset(FLAGS.preset, task_cls):
         model = task_cls.from_preset(FLAGS.preset)
-        for name, value in task_kwargs.items():
-            if getattr(model, name, value) != value:
-                raise ValueError(
-                    f"--preset={FLAGS.preset} holds a {task_cls.__name__} with "
-                    f"{name}={getattr(model, name)!r}; this task needs {value!r}."
-                )
-        model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
-        return model
+        mismatched = {
+            name: getattr(model, name) for name, value in task_kwargs.items() if getattr(model, name) != value
+        }
+        if not mismatched:
+            model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
+            return model
+        if not FLAGS.do_train:
+            raise ValueError(
+                f"--preset={FLAGS.preset} holds a {task_cls.__name__} with {mismatched}; this "
+                f"task needs {task_kwargs}. Pass --do_train to train a new head on its backbone."
+            )
+        logging.warning(
+            "--preset=%s holds a %s with %s; training a new head with %s.",
+            FLAGS.preset, task_cls.__name__, mismatched, task_kwargs,
+        )
     return task_cls(backbone=build_backbone(FLAGS), **task_kwargs)
 
 
@@ -456,7 +464,6 @@ def training_dataset(
     seed=None,
     drop_remainder=False,
     label_padding_value=0,
-    repeat=False,
 ):
     """Shuffled, length-bucketed batches `(features, labels)` for `model.fit`.
 
@@ -490,8 +497,6 @@ def training_dataset(
     )
     num_batches = num_length_bucketed_batches(features, batch_size, max_seq_length, drop_remainder)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-    if repeat:
-        dataset = dataset.repeat()
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -588,11 +593,15 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
     holds the tokenizer) the preset's task takes raw strings, as served;
     otherwise the tokenizer is saved on its own. `metadata` (e.g. label
     names) goes to `<output_dir>/task_metadata.json`.
+
+    The model is recompiled with its default loss and a fresh optimizer
+    first, so that the preset holds the weights without the training run's
+    Adam moments (twice the weights' size); training state stays in
+    `checkpoint.weights.h5`.
     """
     os.makedirs(output_dir, exist_ok=True)
-    # A fresh optimizer: the preset then holds the weights without the
-    # training run's Adam moments (twice the weights' size).
-    model.compile(jit_compile=model.jit_compile)
+    with model.distribute_strategy.scope():
+        model.compile(jit_compile=model.jit_compile)
     if preprocessor is None:
         model.save_to_preset(output_dir)
         tokenizer.save_to_preset(output_dir)

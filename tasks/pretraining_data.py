@@ -474,7 +474,9 @@ def validate_shards(paths, max_seq_length, max_predictions_per_seq):
             )
             count = int(dataset.reduce(np.int64(0), lambda n, _: n + 1))
         except (tf.errors.OpError, ValueError) as e:
-            message = getattr(e, "message", str(e)).splitlines()[0]
+            # TF prefixes the cause with the failing graph node's name.
+            message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", getattr(e, "message", str(e)))
+            message = message.splitlines()[0]
             raise ValueError(
                 f"Unreadable pretraining shard {path}: {message} (expected TFRecords of "
                 f"tf.train.Example with max_seq_length={max_seq_length}, "

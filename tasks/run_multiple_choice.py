@@ -12,7 +12,8 @@ Writes to --output_dir:
   - the fine-tuned model as a preset with its tokenizer
     (`AlbertMultipleChoice.from_preset(output_dir)`, or `--preset=output_dir`
     here), and `checkpoint.weights.h5` after every epoch;
-  - `eval_results.json`: `accuracy`, `loss`, `num_examples`, `num_truncated`;
+  - `eval_results.json`: `accuracy`, `loss`, `num_examples` and
+    `num_truncated` (packed option sequences that were cut to fit);
   - `predictions.jsonl`: per example of --predict_file, `{"id", "prediction"
     (0-based option index), "probabilities"}`.
 

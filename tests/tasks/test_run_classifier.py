@@ -91,6 +91,11 @@ def test_mrpc_writes_a_glue_submission_and_its_preset_reproduces_the_evaluation(
     assert reloaded["accuracy"] == results["accuracy"]
     assert reloaded["loss"] == pytest.approx(results["loss"], rel=1e-5)
 
+    # Its 2-class head cannot evaluate a 3-class task.
+    with pytest.raises(ValueError, match=r"holds a AlbertTextClassifier with \{'num_classes': 2\}"):
+        run("--task_name=mnli", f"--data_dir={tmp_path}", f"--preset={output_dir}",
+            f"--output_dir={tmp_path / 'mnli'}", "--do_eval")
+
     # As served: the preset's classifier takes raw sentence pairs.
     classifier = keras_albert.AlbertTextClassifier.from_preset(str(output_dir))
     logits = classifier.predict((["He said the pie business does not fit."], ["The pie business does not fit."]))
