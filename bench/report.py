@@ -24,9 +24,11 @@ REFERENCE = {
 EXTRA_LABELS = {
     "ours_bucketed": "keras-albert, length-bucketed, dynamic padding",
     "ours_padded": "keras-albert, every example padded to the fixed length",
-    "savedmodel": "keras-albert SavedModel (TF serving signature)",
+    "savedmodel": "keras-albert SavedModel, `token_ids` signature",
+    "savedmodel_text": "keras-albert SavedModel, `serving_default` (string in)",
     "tflite_float32": "keras-albert TFLite float32",
-    "tflite_int8": "keras-albert TFLite int8 (dynamic-range)",
+    "tflite_dynamic_range": "keras-albert TFLite dynamic-range (int8 weights, float activations)",
+    "tflite_int8": "keras-albert TFLite int8 (full integer, calibrated)",
 }
 # (name, scenario, numerator row(s), denominator row(s), minimum ratio).
 # A ratio is "how many times faster" the numerator is.
@@ -45,9 +47,7 @@ def label(implementation):
 
 
 def is_ours(implementation):
-    return implementation.startswith("ours") or implementation in (
-        "savedmodel", "tflite_float32", "tflite_int8"
-    )
+    return implementation.startswith(("ours", "savedmodel", "tflite"))
 
 
 def speed(result):
@@ -106,6 +106,8 @@ def _note(result):
         )
     if "timing_method" in result:
         parts.append(result["timing_method"])
+    if "mean_length" in result:
+        parts.append(f"{result['num_sentences']} sentences, mean {result['mean_length']:.1f} tokens")
     if result.get("note"):
         parts.append(result["note"])
     return "; ".join(parts)

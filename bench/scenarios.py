@@ -5,7 +5,6 @@ returns a result dict: the measured value with its unit, the raw timings,
 the peak memory and notes. The orchestrator turns results into tables.
 """
 
-import dataclasses
 import os
 import time
 
@@ -108,12 +107,12 @@ def _warmup_dataset(dataset):
         first_of_shape.setdefault(shape, element)
     warmup = tf.data.Dataset.from_generator(
         lambda: iter(first_of_shape.values()), output_signature=dataset.element_spec
-    )
+    ).apply(tf.data.experimental.assert_cardinality(len(first_of_shape)))
     return warmup, shapes
 
 
-def _token_counts(features, shapes):
-    real = int(sum(len(ids) for ids in features["token_ids"]))
+def _token_counts(lengths, shapes):
+    real = int(np.sum(lengths))
     computed = int(sum(batch * length for batch, length in shapes))
     return {
         "real_tokens": real,
@@ -174,7 +173,7 @@ def sst2_epoch(job):
         {"first_call_s": compile_s, "median_s": epoch_s},
         num_examples=len(labels),
         timing_method=how,
-        **_token_counts(features, batch_shapes),
+        **_token_counts(arrays["lengths"], batch_shapes),
     )
 
 
@@ -220,7 +219,135 @@ def squad_infer(job):
         True,
         {"first_call_s": compile_s, "median_s": total_s},
         num_examples=num_examples,
-        **_token_counts(features, batch_shapes),
+        **_token_counts(arrays["lengths"], batch_shapes),
+    )
+
+
+# === Single-sentence latency ===
+
+
+def _median_latency_ms(call, examples, warmup=3):
+    """Median milliseconds of `call(example)`, one example per call."""
+    for example in examples[:warmup]:
+        call(example)
+    times = []
+    for example in examples:
+        start = time.perf_counter()
+        call(example)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * float(np.median(times)), times
+
+
+def _latency_result(job, implementation, latency_ms, times, first_call_s, **extra):
+    result = _result(
+        job,
+        latency_ms,
+        "ms/sentence",
+        False,
+        {"first_call_s": first_call_s, "median_s": latency_ms / 1000.0, "times_s": times},
+        **extra,
+    )
+    result["implementation"] = implementation
+    return result
+
+
+def latency(job):
+    """Single-sentence latency over the first N SST-2 dev sentences.
+
+    Each call gets one sentence's token ids at its own length (no
+    padding), tokenized beforehand, except `savedmodel_text`, which sends
+    the raw string to the SavedModel's `serving_default` signature
+    (tokenization in the graph, as TF Serving runs it). Formats come from
+    `export.saved_model` and `export.tflite` on one ALBERT classifier with
+    fixed-seed weights; TFLite runs with one interpreter thread per core.
+    """
+    import keras
+
+    from bench import keras_runner
+
+    implementation = job["implementation"]
+    arrays, metadata = workloads.load_arrays(job["data_file"])
+    sentences = workloads.unpack_ragged(arrays)
+    examples = [
+        {name: sentences[name][i][None, :] for name in sentences}
+        for i in range(len(sentences["token_ids"]))
+    ]
+    extra = {"num_sentences": len(examples), "mean_length": float(np.mean(arrays["lengths"]))}
+    if implementation == "hf_torch":
+        from bench.torch_runner import TorchRunner
+
+        runner = TorchRunner(job["model_config"])
+        examples = [runner.split(example)[0] for example in examples]
+        start = time.perf_counter()
+        runner.predict(examples[0])
+        first_call_s = time.perf_counter() - start
+        latency_ms, times = _median_latency_ms(runner.predict, examples)
+        return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
+
+    keras.utils.set_random_seed(0)
+    model = keras_runner.albert_text_classifier(job["model_config"])
+    if implementation == "ours":
+        runner = keras_runner.KerasRunner(model, jit_compile=False, trainable=False)
+        start = time.perf_counter()
+        runner.predict(examples[0])
+        first_call_s = time.perf_counter() - start
+        latency_ms, times = _median_latency_ms(runner.predict, examples)
+        return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
+
+    from keras_albert.albert_tokenizer import AlbertTokenizer
+
+    tokenizer = AlbertTokenizer(metadata["spm_model_file"])
+    if implementation == "savedmodel":
+        import tensorflow as tf
+
+        from export.saved_model import export_saved_model
+
+        start = time.perf_counter()
+        path = export_saved_model(
+            model, tokenizer, os.path.join(job["work_dir"], "savedmodel"), version=1,
+            overwrite=True, sequence_length=job["shapes"]["sst2_max_length"],
+        )
+        loaded = tf.saved_model.load(path)
+        export_s = time.perf_counter() - start
+        token_ids = loaded.signatures["token_ids"]
+        text_in = loaded.signatures["serving_default"]
+        ids_ms, ids_times = _median_latency_ms(
+            lambda e: token_ids(**{k: tf.constant(v) for k, v in e.items()}), examples
+        )
+        texts = [tf.constant([text]) for text in metadata["texts"]]
+        text_ms, text_times = _median_latency_ms(lambda t: text_in(text=t), texts)
+        return [
+            _latency_result(job, "savedmodel", ids_ms, ids_times, export_s, **extra),
+            _latency_result(
+                job, "savedmodel_text", text_ms, text_times, export_s,
+                note="raw string in: tokenization inside the graph", **extra,
+            ),
+        ]
+
+    from export import tflite, verify
+
+    quantization = implementation.removeprefix("tflite_")
+    calibration = None
+    if quantization == "int8":
+        calibration = workloads.stack(
+            workloads.pad_to(
+                workloads.unpack_ragged(
+                    {k.removeprefix("calibration_"): v for k, v in arrays.items() if k.startswith("calibration_")}
+                ),
+                job["shapes"]["sst2_max_length"],
+            )
+        )
+    start = time.perf_counter()
+    flatbuffer = tflite.convert_to_tflite(
+        model, quantization, representative_features=calibration,
+        num_calibration_examples=len(calibration["token_ids"]) if calibration else 0,
+    )
+    interpreter = verify.load_interpreter(flatbuffer, num_threads=os.cpu_count())
+    convert_s = time.perf_counter() - start
+    latency_ms, times = _median_latency_ms(lambda e: verify.run_tflite(interpreter, e), examples)
+    return _latency_result(
+        job, implementation, latency_ms, times, convert_s,
+        model_bytes=len(flatbuffer), note=f"{len(flatbuffer) / 2**20:.0f} MiB flatbuffer", **extra,
     )
 
 
@@ -229,15 +356,12 @@ SCENARIOS = {
     "infer_fixed": infer_fixed,
     "sst2_epoch": sst2_epoch,
     "squad_infer": squad_infer,
+    "latency": latency,
 }
 
 
 def run_job(job):
-    """Runs one job in this process and returns its result dict."""
+    """Runs one job in this process; returns its result dict or a list of them."""
     job = dict(job, baseline_rss_mb=measure.current_rss_mb())
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     return SCENARIOS[job["scenario"]](job)
-
-
-def shapes_dict(shapes):
-    return dataclasses.asdict(shapes)

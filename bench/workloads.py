@@ -185,8 +185,8 @@ def write_tokenizer_corpus(path):
     """Writes the English text the benchmark's vocabulary is trained on.
 
     SST-2 train sentences, the SQuAD part A questions and contexts and
-    WikiText-2 (valid, test): the scenarios' own domains, and enough
-    distinct words for 30k pieces.
+    WikiText-2 (valid, test): the scenarios' own domains (about 7 MB,
+    room for at most ~22k pieces).
     """
     texts, _ = sst2_sentences(None)
     questions, contexts = squad_questions(None)
@@ -202,9 +202,10 @@ def load_or_train_tokenizer(spm_model_file, cache_dir):
     """An `AlbertTokenizer` from `spm_model_file`, else one trained and cached.
 
     No English ALBERT vocabulary is available offline, so the benchmark
-    trains a 30k-piece model with ALBERT's recipe (`train_sentencepiece`)
-    once and caches it in `cache_dir`; sequence lengths then match what an
-    English 30k vocabulary gives.
+    trains a 20k-piece English model with ALBERT's recipe
+    (`train_sentencepiece`) once and caches it in `cache_dir`. Sequence
+    lengths are then close to (slightly longer than) what ALBERT's 30k
+    English vocabulary gives; the model keeps 30000 embedding rows.
 
     Returns:
         `(tokenizer, spm_model_file)`.
@@ -215,12 +216,12 @@ def load_or_train_tokenizer(spm_model_file, cache_dir):
         from keras_albert.sentencepiece_trainer import train_sentencepiece
 
         os.makedirs(cache_dir, exist_ok=True)
-        prefix = os.path.join(cache_dir, "english_30k")
+        prefix = os.path.join(cache_dir, "english_20k")
         spm_model_file = prefix + ".model"
         if not os.path.exists(spm_model_file):
             corpus = os.path.join(cache_dir, "english_corpus.txt")
             write_tokenizer_corpus(corpus)
-            train_sentencepiece([corpus], vocab_size=30000, model_prefix=prefix, seed=0)
+            train_sentencepiece([corpus], vocab_size=20000, model_prefix=prefix, seed=0)
     return AlbertTokenizer(proto=spm_model_file), spm_model_file
 
 

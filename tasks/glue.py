@@ -219,7 +219,8 @@ def read_examples(task, path, labeled, max_examples=None):
             f"{'labeled' if labeled else 'test'} {task.name} file. Is this a {task.name} file?"
         )
     index = {name: columns.index(name) for name in required if name}
-    has_id = task.id_column in columns
+    id_index = columns.index(task.id_column) if task.id_column in columns else None
+    file_name = os.path.basename(path)
 
     examples = []
     for line_number, line in enumerate(lines[first_line - 1 :], start=first_line):
@@ -234,7 +235,7 @@ def read_examples(task, path, labeled, max_examples=None):
         label = _parse_label(task, fields[index[task.label_column]], path, line_number) if labeled else None
         examples.append(
             TextExample(
-                guid=fields[columns.index(task.id_column)] if has_id else f"{os.path.basename(path)}:{line_number}",
+                guid=fields[id_index] if id_index is not None else f"{file_name}:{line_number}",
                 text_a=fields[index[task.text_a_column]],
                 text_b=fields[index[task.text_b_column]] if task.text_b_column else None,
                 label=label,

@@ -70,12 +70,10 @@ def read_examples(path, labeled, max_examples=None):
     """
     path = os.fspath(path)
     if path.endswith(".jsonl"):
-        examples = _read_jsonl(path, labeled, max_examples)
-    elif path.endswith(".csv"):
-        examples = _read_swag_csv(path, labeled, max_examples)
-    else:
-        raise ValueError(f"{path}: expected a .jsonl (RACE-style) or .csv (SWAG) file.")
-    return examples
+        return _read_jsonl(path, labeled, max_examples)
+    if path.endswith(".csv"):
+        return _read_swag_csv(path, labeled, max_examples)
+    raise ValueError(f"{path}: expected a .jsonl (RACE-style) or .csv (SWAG) file.")
 
 
 def _check_num_options(path, line_number, options, examples):
@@ -114,7 +112,9 @@ def _read_jsonl(path, labeled, max_examples):
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{line_number}: not a JSON object: {e}") from None
             if not isinstance(record, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object, found {type(record).__name__}.")
+                raise ValueError(
+                    f"{path}:{line_number}: expected a JSON object, found {type(record).__name__}."
+                )
             missing = [key for key in ("question", "options") if key not in record]
             if labeled and record.get("label") is None:
                 missing.append("label")
@@ -148,13 +148,15 @@ def _read_swag_csv(path, labeled, max_examples):
             raise ValueError(f"{path}:1: the header {header} lacks the SWAG column(s) {missing}.")
         column = {name: header.index(name) for name in header}
         id_column = column.get("") if "" in column else column.get("fold-ind")
+        file_name = os.path.basename(path)
         for fields in reader:
             line_number = reader.line_num
             if max_examples is not None and len(examples) >= max_examples:
                 break
             if len(fields) != len(header):
                 raise ValueError(
-                    f"{path}:{line_number}: expected {len(header)} comma-separated fields, found {len(fields)}."
+                    f"{path}:{line_number}: expected {len(header)} comma-separated fields, "
+                    f"found {len(fields)}."
                 )
             options = tuple(fields[column[name]] for name in _SWAG_ENDINGS)
             label = fields[column["label"]] if "label" in column and fields[column["label"]] != "" else None
@@ -162,7 +164,7 @@ def _read_swag_csv(path, labeled, max_examples):
                 raise ValueError(f"{path}:{line_number}: missing label.")
             examples.append(
                 ChoiceExample(
-                    guid=fields[id_column] if id_column is not None else f"{os.path.basename(path)}:{line_number}",
+                    guid=fields[id_column] if id_column is not None else f"{file_name}:{line_number}",
                     context=fields[column["sent1"]],
                     question=fields[column["sent2"]],
                     options=options,

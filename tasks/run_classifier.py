@@ -90,7 +90,11 @@ def main(argv):
         examples = _read(task, task.train_file, True, FLAGS.max_train_examples)
         features = _encode(preprocessor, task, examples, "train")
         dataset = common.training_dataset(
-            features, _label_ids(task, examples), FLAGS.train_batch_size, FLAGS.max_seq_length, seed=FLAGS.seed
+            features,
+            _label_ids(task, examples),
+            FLAGS.train_batch_size,
+            FLAGS.max_seq_length,
+            seed=FLAGS.seed,
         )
         steps_per_epoch = common.num_length_bucketed_batches(
             features, FLAGS.train_batch_size, FLAGS.max_seq_length

@@ -80,7 +80,7 @@ def write_predictions(path, examples, logits):
             record = {
                 "id": example.guid,
                 "prediction": int(np.argmax(probs)),
-                "probabilities": [round(float(p), 6) for p in probs],
+                "probabilities": [float(p) for p in probs],
             }
             f.write(json.dumps(record) + "\n")
     logging.info("Wrote %d predictions to %s", len(examples), path)
@@ -122,7 +122,9 @@ def main(argv):
     if FLAGS.do_predict:
         examples = _read(FLAGS.predict_file, False, FLAGS.max_predict_examples, "predict_file")
         features = encode_choices(preprocessor, examples, "predict")
-        logits = common.predict_in_length_order(model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length)
+        logits = common.predict_in_length_order(
+            model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length
+        )
         os.makedirs(FLAGS.output_dir, exist_ok=True)
         write_predictions(os.path.join(FLAGS.output_dir, "predictions.jsonl"), examples, logits)
 

@@ -22,15 +22,22 @@ Writes to --output_dir:
   - `test_predictions.txt` for --do_predict: --predict_file's tokens (first
     column; the file may have no tags) and the predicted tag.
 
-Example (a tiny model from scratch on WNUT-17):
+Example (a tiny model from scratch on WNUT-17, a cased vocabulary since
+capitals are most of what such a model can learn about names; ~5 minutes on
+2 busy CPU cores, dev entity F1 0.065 against 0 for the all-O baseline):
 
+    cut -f1 wnut17train.conll | awk 'BEGIN{ORS=""} /^$/{print "\n"; next} {print $0" "}' > wnut.txt
+    python -m keras_albert.sentencepiece_trainer --input wnut.txt,wikitext2/valid.txt \
+      --vocab_size 4000 --model_prefix spm_cased/spiece --lower_case false --seed 0
+    echo '{"vocabulary_size": 4000, "num_layers": 2, "num_heads": 2, "embedding_dim": 64,
+      "hidden_dim": 128, "intermediate_dim": 256, "dropout": 0.1,
+      "attention_dropout": 0.1, "max_sequence_length": 64}' > tiny.json
     python -m tasks.run_ner \
-      --train_file=../shared/data/wnut17/wnut17train.conll \
-      --eval_file=../shared/data/wnut17/emerging.dev.conll \
-      --spm_model_file=wnut.model --do_lower_case=false \
-      --albert_config_file=tiny_albert_config.json --output_dir=/tmp/wnut \
+      --train_file=wnut17train.conll --eval_file=emerging.dev.conll \
+      --spm_model_file=spm_cased/spiece.model --do_lower_case=false \
+      --albert_config_file=tiny.json --output_dir=/tmp/wnut \
       --do_train --do_eval --max_seq_length=64 --train_batch_size=32 \
-      --learning_rate=2e-3 --num_train_epochs=10
+      --eval_batch_size=64 --num_train_epochs=6 --learning_rate=2e-3
 """
 
 import os

@@ -29,6 +29,8 @@ exist (`--input_file`, `--num_train_steps`, `--num_warmup_steps`,
 """
 
 import os
+import shutil
+import tempfile
 
 import keras
 from absl import app, flags, logging
@@ -165,7 +167,8 @@ def train(model, strategy, files, metadata, is_chief):
         os.path.join(FLAGS.output_dir, "checkpoints", f"worker_{task_index()}"),
         max_to_keep=FLAGS.keep_checkpoint_max,
     )
-    step = checkpoint.restore(model)
+    with strategy.scope():  # Restoring builds the optimizer's variables.
+        step = checkpoint.restore(model)
     if step:
         logging.info("Resuming at step %d of %d.", step, total)
     callbacks = [checkpoint]
@@ -230,9 +233,14 @@ def main(argv):
 
     if FLAGS.do_train:
         history = train(model, strategy, files, metadata, is_chief)
+        # Every worker saves (saving may create variables, a collective step
+        # under MultiWorkerMirroredStrategy); only the chief's copy is kept.
+        save_dir = FLAGS.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
+        common.save_trained_model(model, save_dir, tokenizer)
         if is_chief:
             common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
-            common.save_trained_model(model, FLAGS.output_dir, tokenizer)
+        else:
+            shutil.rmtree(save_dir)
 
     if FLAGS.do_eval:
         eval_files, _ = (

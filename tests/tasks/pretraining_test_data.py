@@ -53,7 +53,7 @@ def pretraining_args(data_dir, config_file, output_dir, num_train_steps, save_ch
         f"--output_dir={output_dir}", "--train_batch_size=8", f"--max_seq_length={MAX_SEQ_LENGTH}",
         f"--max_predictions_per_seq={MAX_PREDICTIONS}", f"--num_train_steps={num_train_steps}",
         "--num_warmup_steps=2", f"--save_checkpoints_steps={save_checkpoints_steps}",
-        "--learning_rate=0.005", "--dynamic_masking", "--shuffle_buffer_size=100", *extra,
+        "--learning_rate=0.05", "--dynamic_masking", "--shuffle_buffer_size=100", *extra,
     ]
 
 

@@ -1,0 +1,113 @@
+"""The benchmark harness runs end to end on a tiny model; speed is never asserted."""
+
+import json
+
+from bench import report, run
+
+
+def _rows(output_dir):
+    with open(output_dir / "results.json") as f:
+        return json.load(f)
+
+
+def test_tiny_suite_in_process_writes_json_and_markdown_with_every_row(tmp_path, spm_model_path):
+    run.main(
+        [
+            "--size=tiny",
+            "--repeats=1",
+            "--in_process",
+            "--scenarios=train_fixed,infer_fixed,sst2_epoch,squad_infer",
+            "--implementations=ours,hf_torch,ours_bucketed,ours_padded",
+            "--sst2_examples=12",
+            "--squad_examples=3",
+            f"--spm_model_file={spm_model_path}",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    results = _rows(tmp_path)
+    rows = {(r["scenario"], r["implementation"]): r for r in results["results"]}
+    assert set(rows) == {
+        ("train_fixed", "ours"),
+        ("train_fixed", "hf_torch"),
+        ("infer_fixed", "ours"),
+        ("infer_fixed", "hf_torch"),
+        ("sst2_epoch", "ours_bucketed"),
+        ("sst2_epoch", "ours_padded"),
+        ("squad_infer", "ours_bucketed"),
+        ("squad_infer", "ours_padded"),
+    }
+    for row in rows.values():
+        assert row["ok"], row
+        assert row["value"] > 0 and row["peak_rss_mb"] > 0
+    # Both SST-2 variants see the same sentences; padding adds computed tokens.
+    bucketed, padded = rows[("sst2_epoch", "ours_bucketed")], rows[("sst2_epoch", "ours_padded")]
+    assert bucketed["real_tokens"] == padded["real_tokens"]
+    assert bucketed["computed_tokens"] < padded["computed_tokens"] == 12 * 64
+    assert results["machine"]["cpu_count"] >= 1
+
+    markdown = (tmp_path / "results.md").read_text()
+    assert "### Train step, fixed shapes" in markdown
+    assert "### SST-2 fine-tuning epoch" in markdown
+    assert "| HF transformers AlbertForSequenceClassification, PyTorch eager |" in markdown
+    assert "### Targets" in markdown
+
+
+def test_worker_subprocess_reports_its_own_row(tmp_path):
+    run.main(
+        [
+            "--size=tiny",
+            "--repeats=1",
+            "--scenarios=infer_fixed",
+            "--implementations=ours",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    (row,) = _rows(tmp_path)["results"]
+    assert row["ok"], row
+    assert row["unit"] == "seq/s" and row["shape"] == [2, 32]
+
+
+def test_failed_job_is_reported_in_the_table_not_raised(tmp_path):
+    run.main(
+        [
+            "--size=tiny",
+            "--repeats=1",
+            "--in_process",
+            "--scenarios=infer_fixed",
+            "--implementations=ours",
+            "--fixed_seq_length=1000",  # Longer than the model's 512 positions.
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    (row,) = _rows(tmp_path)["results"]
+    assert not row["ok"] and "max_sequence_length" in row["error"]
+    assert "| failed |" in (tmp_path / "results.md").read_text()
+
+
+def test_targets_compare_best_of_ours_with_best_peer():
+    def row(scenario, implementation, value, higher_is_better=True):
+        return {
+            "scenario": scenario,
+            "implementation": implementation,
+            "value": value,
+            "higher_is_better": higher_is_better,
+            "ok": True,
+        }
+
+    results = [
+        row("train_fixed", "ours_xla", 2.0),
+        row("train_fixed", "ours", 1.0),
+        row("train_fixed", "keras_hub_xla", 1.5),
+        row("train_fixed", "hf_torch", 2.5),
+        row("infer_fixed", "ours_xla", 7.0),
+        row("infer_fixed", "hf_torch", 5.0),
+        row("sst2_epoch", "ours_bucketed", 10.0, higher_is_better=False),
+        row("sst2_epoch", "ours_padded", 40.0, higher_is_better=False),
+    ]
+    checks = {c["target"].split(":")[0]: c for c in report.target_checks(results)}
+    train = checks["CPU fixed shapes, training"]
+    assert (train["numerator"], train["denominator"]) == ("ours_xla", "hf_torch")
+    assert train["ratio"] == 0.8 and train["met"] is False
+    assert checks["CPU fixed shapes, inference"]["ratio"] == 1.4
+    assert checks["SST-2 epoch"]["ratio"] == 4.0 and checks["SST-2 epoch"]["met"] is True
+    assert checks["int8 TFLite / float32 TFLite single-sentence latency"]["met"] is None

@@ -1,0 +1,126 @@
+"""Fixtures of the export tests: tiny task models, their exports, serving doubles."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LABEL_NAMES = ["negative", "positive"]
+SEQUENCE_LENGTH = 64
+
+
+def tiny_backbone(tokenizer, seed=0):
+    import keras
+
+    import keras_albert
+
+    keras.utils.set_random_seed(seed)
+    return keras_albert.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=2,
+        num_heads=2,
+        embedding_dim=16,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=128,
+    )
+
+
+def sharpen_head(model, layer_name, scale=300.0):
+    """Scales a fresh head so a random model's predictions vary between inputs."""
+    layer = model.get_layer(layer_name)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * scale, bias])
+
+
+@pytest.fixture(scope="session")
+def text_classifier(albert_tokenizer):
+    import keras_albert
+
+    model = keras_albert.AlbertTextClassifier(tiny_backbone(albert_tokenizer), num_classes=2)
+    sharpen_head(model, "logits")
+    return model
+
+
+@pytest.fixture(scope="session")
+def classifier_model_base(text_classifier, albert_tokenizer, tmp_path_factory):
+    """`<model_base>` holding version 1 of the exported tiny classifier."""
+    from export.saved_model import export_saved_model
+
+    model_base = tmp_path_factory.mktemp("models") / "albert_classifier"
+    export_saved_model(
+        text_classifier, albert_tokenizer, str(model_base), sequence_length=SEQUENCE_LENGTH, label_names=LABEL_NAMES
+    )
+    return model_base
+
+
+@pytest.fixture(scope="session")
+def classifier_signature(classifier_model_base):
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    return tf.saved_model.load(str(classifier_model_base / "1")).signatures["serving_default"]
+
+
+@pytest.fixture(scope="session")
+def keras_classifier_logits(text_classifier, albert_tokenizer):
+    """Keras' logits for given sentences, packed as the task programs pack them."""
+    import tensorflow as tf
+
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
+
+    def logits(sentences):
+        features = preprocessor(tf.constant(sentences))
+        return np.asarray(text_classifier.predict(features, batch_size=64, verbose=0))
+
+    return logits
+
+
+@pytest.fixture(scope="session")
+def word_splitter_model_base(tmp_path_factory):
+    """A small non-ALBERT SavedModel for the client's mechanics.
+
+    Signature `serving_default`: `text` `[batch]` -> `words` `[batch,
+    max_words]` (padded with ""), `num_words` `[batch]`, `lengths`
+    `[batch]` (bytes); outputs whose width depends on the batch, like the
+    NER signature's.
+    """
+    import tensorflow as tf
+
+    class WordSplitter(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def split(self, text):
+            words = tf.strings.split(text)
+            return {
+                "words": words.to_tensor(default_value=""),
+                "num_words": tf.cast(words.row_lengths(), tf.int32),
+                "lengths": tf.strings.length(text),
+            }
+
+    model_base = tmp_path_factory.mktemp("models") / "word_splitter"
+    module = WordSplitter()
+    tf.saved_model.save(module, str(model_base / "7"), signatures={"serving_default": module.split})
+    return model_base
+
+
+def run_python(code, *args, cwd=None, stdin=None, timeout=600):
+    """Runs Python in a fresh process (the repository importable); returns stdout."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, *(["-c", code] if code else []), *args],
+        cwd=cwd or REPO_ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}")
+    return result.stdout
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
