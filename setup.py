@@ -16,6 +16,8 @@ INSTALL_REQUIRES = [
     "seqeval==1.2.2",
     "ai-edge-litert==2.3.0",
     "numpy>=1.26,<3",
+    "scikit-learn==1.9.1",
+    "scipy==1.17.1",
 ]
 
 EXTRAS_REQUIRE = {

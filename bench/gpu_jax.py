@@ -109,11 +109,12 @@ def keras_jax_worker(implementation, args):
     batch = workloads.random_batch(args.batch_size, args.seq_length, config["vocabulary_size"])
     labels = jax.device_put(batch.pop("labels"))
     features = jax.device_put(batch)  # Once: no host->device copy inside the steps.
-    state = [
+    # The same pytree structure as `train_step` returns, so it never retraces.
+    state = (
         [v.value for v in model.trainable_variables],
         [v.value for v in model.non_trainable_variables],
         [v.value for v in optimizer.variables],
-    ]
+    )
 
     def one_train_step():
         nonlocal state
@@ -197,7 +198,7 @@ def _run_worker(implementation, argv):
     )
     lines = process.stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
-        tail = " / ".join(process.stderr.strip().splitlines()[-3:])
+        tail = (process.stderr.strip().splitlines() or [""])[-1]
         return {"ok": False, "error": tail or f"exit status {process.returncode}"}
     return dict(json.loads(lines[-1]), ok=True)
 

@@ -9,7 +9,7 @@ from bench.scenarios import IMPLEMENTATIONS
 SCENARIO_TITLES = {
     "train_fixed": "Train step, fixed shapes (random ids, no padding)",
     "infer_fixed": "Inference batch, fixed shapes (random ids, no padding)",
-    "latency": "Single-sentence latency (one SST-2 dev sentence)",
+    "latency": "Single-sentence latency (SST-2 dev sentences, one per call, no padding)",
     "sst2_epoch": "SST-2 fine-tuning epoch (real sentences)",
     "squad_infer": "SQuAD v1.1 part A question answering inference (real text)",
 }

@@ -195,8 +195,9 @@ def run_job_in_subprocess(job, timeout):
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
     if process.returncode != 0 or not os.path.exists(job["result_file"]):
-        tail = (process.stderr or process.stdout).strip().splitlines()[-3:]
-        return {"ok": False, "error": " / ".join(tail) or f"exit status {process.returncode}"}
+        # The exception's message is the last line of the traceback.
+        lines = (process.stderr or process.stdout).strip().splitlines()
+        return {"ok": False, "error": lines[-1] if lines else f"exit status {process.returncode}"}
     with open(job["result_file"]) as f:
         return json.load(f)
 

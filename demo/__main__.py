@@ -6,7 +6,7 @@ process exactly as a user would:
 1. `keras_albert.sentencepiece_trainer`: an ALBERT-recipe vocabulary trained
    on WikiText-2 and Tiny Shakespeare samples.
 2. `tasks.create_pretraining_data` + `tasks.run_pretraining` (MLM + SOP) on
-   the same text, with a tiny ALBERT config.
+   the Wikipedia sample, with a tiny ALBERT config.
 3. `tasks.run_ner`: fine-tunes the pretrained model on a WNUT-17 sample and
    reports entity F1 on a dev sample.
 4. `export.saved_model`: a TF Serving SavedModel that takes raw text.
@@ -87,7 +87,9 @@ def main():
     run(
         "2/5 pretraining data",
         "tasks.create_pretraining_data",
-        f"--input_file={','.join(TEXT_FILES)}",
+        # ' = Title = ' lines start documents: sentence-order pairs stay in one article.
+        f"--input_file={TEXT_FILES[0]}",
+        "--input_format=wikitext",
         f"--output_dir={data_dir}",
         f"--spm_model_file={spm_model}",
         "--max_seq_length=64",

@@ -114,6 +114,9 @@ def export_saved_model(
         raise ValueError(f"{version_dir} already exists; pass a new version or overwrite=True.")
 
     task = serving_signatures.task_of(model)
+    serving_options["sequence_length"] = serving_signatures.resolve_sequence_length(
+        model, serving_options.get("sequence_length")
+    )
     functions = serving_signatures.serving_functions(model, tokenizer, **serving_options)
     archive = keras.export.ExportArchive()
     archive.track(model)

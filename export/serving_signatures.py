@@ -385,6 +385,14 @@ def question_answerer_function(
     return answer
 
 
+def resolve_sequence_length(model, sequence_length=None):
+    """`sequence_length`, else the model's preprocessor's, else 512."""
+    if sequence_length is not None:
+        return sequence_length
+    preprocessor = getattr(model, "preprocessor", None)
+    return preprocessor.sequence_length if preprocessor is not None else 512
+
+
 def serving_functions(
     model,
     tokenizer,
@@ -421,8 +429,7 @@ def serving_functions(
     """
     task = task_of(model)
     preprocessor = getattr(model, "preprocessor", None)
-    if sequence_length is None:
-        sequence_length = preprocessor.sequence_length if preprocessor is not None else 512
+    sequence_length = resolve_sequence_length(model, sequence_length)
     backbone = model if task == "embeddings" else model.backbone
     if sequence_length > backbone.max_sequence_length:
         raise ValueError(

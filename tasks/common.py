@@ -11,7 +11,7 @@ def main(argv):
     tokenizer = common.load_tokenizer(FLAGS)
     with strategy.scope():
         model = common.build_task_model(keras_albert.AlbertTextClassifier, FLAGS, num_classes=2)
-    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
     features = common.encode_segments(preprocessor, [texts], split="train")
     dataset = common.training_dataset(features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length)
     steps = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
@@ -276,12 +276,10 @@ def build_task_model(task_cls, FLAGS, **task_kwargs):
 
 def load_tokenizer(FLAGS):
     """An `AlbertTokenizer` from --spm_model_file, else from the --preset directory."""
-    from keras_albert.albert_tokenizer import AlbertTokenizer
-
     if FLAGS.spm_model_file:
-        return AlbertTokenizer(proto=FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
+        return keras_albert.AlbertTokenizer(proto=FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
     if FLAGS.preset and os.path.isdir(FLAGS.preset):
-        return AlbertTokenizer.from_preset(FLAGS.preset)
+        return keras_albert.AlbertTokenizer.from_preset(FLAGS.preset)
     raise ValueError("Pass --spm_model_file (or a --preset directory that holds a tokenizer).")
 
 

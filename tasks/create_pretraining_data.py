@@ -18,19 +18,24 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
-from tasks import pretraining_data
+from tasks import common, pretraining_data
 
-flags.DEFINE_string("input_file", None, "Corpus text files, comma-separated (globs allowed).")
+# --output_dir, --spm_model_file, --do_lower_case and --max_seq_length mean
+# the same here as in every task program: share their definitions.
+common.define_common_flags()
+flags.DEFINE_string("input_file", None, "Corpus text files, comma-separated (globs allowed).",
+    # Both pretraining programs take --input_file, as in the original; one
+    # process (the tests) may import both.
+    allow_override=True,
+)
 flags.DEFINE_enum(
     "input_format", "lines", list(pretraining_data.INPUT_FORMATS),
     "lines: one sentence per line, blank line between documents (the original format); "
     "wikitext: ' = Title = ' lines start documents, paragraphs are split into sentences.",
 )
-flags.DEFINE_string("output_dir", None, "Directory for the TFRecord shards and pretraining_data.json.")
-flags.DEFINE_string("spm_model_file", None, "ALBERT SentencePiece model (keras_albert.train_sentencepiece).")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case text (uncased vocabularies).")
-flags.DEFINE_integer("max_seq_length", 512, "Tokens per example, [CLS] and [SEP]s included.")
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked tokens per example.")
+flags.DEFINE_integer(
+    "max_predictions_per_seq", 20, "Most masked tokens per example.", allow_override=True
+)
 flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens masked.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
 flags.DEFINE_integer("ngram", 3, "Longest masked n-gram (in words); p(n) is proportional to 1/n.")
@@ -79,6 +84,11 @@ def main(argv):
     return pretraining_data.write_examples(examples, FLAGS.output_dir, FLAGS.num_shards, metadata, rng)
 
 
+def _command_line(argv):
+    # absl hands main's return value to sys.exit; the shard list is no exit code.
+    main(argv)
+
+
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_dir", "spm_model_file"])
-    app.run(main)
+    app.run(_command_line)

@@ -30,7 +30,6 @@ import numpy as np
 from absl import app, flags, logging
 
 import keras_albert
-from keras_albert.albert_preprocessor import AlbertPreprocessor
 from tasks import common, glue, metrics
 
 common.define_common_flags()
@@ -84,7 +83,7 @@ def main(argv):
             keras_albert.AlbertTextClassifier, FLAGS, num_classes=task.num_classes
         )
     common.check_vocabulary(tokenizer, model.backbone)
-    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
 
     if FLAGS.do_train:
         examples = _read(task, task.train_file, True, FLAGS.max_train_examples)

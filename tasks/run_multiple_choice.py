@@ -34,7 +34,6 @@ import scipy.special
 from absl import app, flags, logging
 
 import keras_albert
-from keras_albert.albert_preprocessor import AlbertPreprocessor
 from tasks import common, metrics, multiple_choice
 
 common.define_common_flags()
@@ -94,7 +93,7 @@ def main(argv):
     with strategy.scope():
         model = common.build_task_model(keras_albert.AlbertMultipleChoice, FLAGS)
     common.check_vocabulary(tokenizer, model.backbone)
-    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
 
     if FLAGS.do_train:
         examples = _read(FLAGS.train_file, True, FLAGS.max_train_examples, "train_file")

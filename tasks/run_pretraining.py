@@ -40,9 +40,16 @@ from keras_albert import training
 from tasks import common, pretraining_data
 
 common.define_common_flags()
-flags.DEFINE_string("input_file", None, "Training TFRecords: a directory from create_pretraining_data, or comma-separated paths/globs.")
+flags.DEFINE_string("input_file", None, "Training TFRecords: a directory from create_pretraining_data, or comma-separated paths/globs.",
+    # Both pretraining programs take --input_file, as in the original; one
+    # process (the tests) may import both.
+    allow_override=True,
+)
 flags.DEFINE_string("eval_input_file", None, "Evaluation TFRecords (default: --input_file).")
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked positions per example, as the data was written.")
+flags.DEFINE_integer(
+    "max_predictions_per_seq", 20, "Masked positions per example, as the data was written.",
+    allow_override=True,  # also create_pretraining_data's, same meaning
+)
 flags.DEFINE_integer("num_train_steps", 1000, "Training batches (each of --train_batch_size examples).")
 flags.DEFINE_integer("num_warmup_steps", 0, "Batches of linear learning-rate warmup.")
 flags.DEFINE_float("poly_power", 1.0, "Power of the polynomial learning-rate decay.")

@@ -110,8 +110,12 @@ class FactorizedEmbedding(keras.layers.Layer):
                 "model with a larger `max_sequence_length`."
             )
         dynamic_length = ops.shape(token_ids)[1]
+        # The variable's value, not the variable: JAX (>= 0.10) no longer
+        # converts objects implicitly inside `jit`/`stateless_call`.
         positions = ops.slice(
-            self.position_embeddings, (0, 0), (dynamic_length, self.embedding_dim)
+            ops.convert_to_tensor(self.position_embeddings),
+            (0, 0),
+            (dynamic_length, self.embedding_dim),
         )
         x = self.token_embedding(token_ids)
         x = x + self.segment_embedding(segment_ids)

@@ -39,11 +39,20 @@ def sharpen_head(model, layer_name, scale=300.0):
 
 
 @pytest.fixture(scope="session")
-def text_classifier(albert_tokenizer):
+def text_classifier(albert_tokenizer, sst2_dev_sentences):
+    """A tiny random classifier whose predicted class varies between sentences."""
+    import tensorflow as tf
+
     import keras_albert
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
 
     model = keras_albert.AlbertTextClassifier(tiny_backbone(albert_tokenizer), num_classes=2)
     sharpen_head(model, "logits")
+    # Centre the logits on held-out sentences (the tests use the first 200).
+    features = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sst2_dev_sentences[-100:]))
+    median = np.median(model.predict(features, verbose=0), axis=0)
+    kernel, bias = model.get_layer("logits").get_weights()
+    model.get_layer("logits").set_weights([kernel, bias - median])
     return model
 
 

@@ -82,7 +82,7 @@ def test_tflite_tokenizer_gives_albert_tokenizer_ids_for_every_code_point(tflite
 def test_pack_segments_packs_as_albert_preprocessor(albert_tokenizer, tflite_tokenizer, sst2_dev_sentences, num_segments):
     sequence_length = 16
     first = sst2_dev_sentences[:40] + ["", "a"]
-    second = sst2_dev_sentences[40:82][::-1] + ["b", ""]
+    second = sst2_dev_sentences[40:80][::-1] + ["b", ""]
     segments = [first, second][:num_segments]
     preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=sequence_length)
     expected = preprocessor(tuple(tf.constant(s) for s in segments) if num_segments == 2 else tf.constant(first))

@@ -9,8 +9,8 @@ import pytest
 import sentencepiece
 from absl import flags
 
+import keras_albert
 from keras_albert import training
-from keras_albert.albert_preprocessor import AlbertPreprocessor
 from tasks import common
 
 common.define_common_flags()
@@ -145,7 +145,7 @@ def test_encode_segments_packs_pairs_and_counts_truncated_and_empty_texts(albert
     tokenizer = albert_tokenizer
     texts_a = ["a good film", "", "word " * 40]
     texts_b = ["it was fun", "nothing", "more"]
-    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=16)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=16)
     features = common.encode_segments(preprocessor, [texts_a, texts_b], split="test")
     assert features["stats"] == {"num_examples": 3, "num_truncated": 1, "num_empty": 1}
     ids_a = tokenizer.tokenize_python(texts_a[0])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sentencepiece
 
-from keras_albert.albert_preprocessor import AlbertPreprocessor
+import keras_albert
 from tasks import common, multiple_choice, run_multiple_choice
 
 STORIES = [
@@ -90,7 +90,7 @@ def test_swag_csv_reader_takes_sent1_as_context_and_sent2_as_question(tmp_path):
 def test_choices_are_packed_as_one_sequence_each(tmp_path, albert_tokenizer):
     tokenizer = albert_tokenizer
     examples = multiple_choice.read_examples(write_jsonl(tmp_path / "d.jsonl", STORIES[:2]), labeled=True)
-    preprocessor = AlbertPreprocessor(tokenizer, sequence_length=32)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=32)
     features = run_multiple_choice.encode_choices(preprocessor, examples, "test")
     token_ids = features["token_ids"][1]
     assert token_ids.shape[0] == 3

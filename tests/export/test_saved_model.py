@@ -1,0 +1,246 @@
+"""SavedModels for TF Serving: layout, parity with Keras and the task programs, bad input."""
+
+import concurrent.futures
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import LABEL_NAMES, SEQUENCE_LENGTH, run_python, sharpen_head, tiny_backbone
+
+from export.saved_model import export_saved_model, next_version, read_serving_config
+from export.warmup import read_warmup_requests, warmup_path
+
+
+def test_export_writes_the_layout_tf_serving_loads(classifier_model_base, albert_tokenizer):
+    version_dir = classifier_model_base / "1"
+    for name in ("saved_model.pb", "variables/variables.index", "assets/spiece.model", "assets/serving_config.json"):
+        assert (version_dir / name).is_file(), name
+    assert os.path.isfile(warmup_path(str(version_dir)))
+    assert (version_dir / "assets" / "spiece.model").read_bytes() == albert_tokenizer.proto
+    config = read_serving_config(str(version_dir))
+    assert config["task"] == "text_classifier"
+    assert config["label_names"] == LABEL_NAMES
+    assert config["signatures"] == ["serving_default", "token_ids"]
+    assert next_version(str(classifier_model_base)) == 2
+    # Nothing half-written is left beside the versions.
+    assert sorted(os.listdir(classifier_model_base)) == ["1"]
+
+
+def test_export_refuses_to_overwrite_an_existing_version(text_classifier, albert_tokenizer, classifier_model_base):
+    with pytest.raises(ValueError, match="already exists"):
+        export_saved_model(text_classifier, albert_tokenizer, str(classifier_model_base), version=1)
+
+
+def test_string_signature_equals_keras_on_sst2_dev(classifier_signature, keras_classifier_logits, sst2_dev_sentences):
+    sentences = sst2_dev_sentences[:200]
+    expected = keras_classifier_logits(sentences)
+    outputs = classifier_signature(text=tf.constant(sentences))
+    np.testing.assert_allclose(outputs["logits"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), tf.nn.softmax(expected).numpy(), atol=1e-6)
+    label_ids = np.argmax(expected, axis=-1)
+    assert len(set(label_ids)) == 2  # Both classes occur: the comparison means something.
+    np.testing.assert_array_equal(outputs["label_ids"].numpy(), label_ids)
+    assert [label.decode() for label in outputs["labels"].numpy()] == [LABEL_NAMES[i] for i in label_ids]
+    assert outputs["label_names"].numpy()[0].tolist() == [b"negative", b"positive"]
+
+
+def test_token_ids_signature_equals_keras(classifier_model_base, text_classifier, albert_tokenizer, sst2_dev_sentences):
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    features = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sst2_dev_sentences[:32]))
+    signature = tf.saved_model.load(str(classifier_model_base / "1")).signatures["token_ids"]
+    np.testing.assert_allclose(
+        signature(**features)["logits"].numpy(), text_classifier.predict(features, verbose=0), atol=1e-5
+    )
+
+
+def test_bad_inputs_get_defined_outputs(classifier_signature, keras_classifier_logits):
+    empty = classifier_signature(text=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 2) and empty["labels"].shape == (0,)
+    long_text = "a very long review " * 2000
+    texts = [b"", b"\xff\xfe not utf-8 \xc3", long_text.encode(), "short".encode(), "Crème brûlée ``x''".encode()]
+    outputs = classifier_signature(text=tf.constant(texts))
+    assert np.all(np.isfinite(outputs["logits"].numpy()))
+    # Invalid UTF-8 is read as `bytes.decode(errors="replace")`; long text is truncated.
+    readable = [t.decode("utf-8", errors="replace") for t in texts]
+    np.testing.assert_allclose(outputs["logits"].numpy(), keras_classifier_logits(readable), atol=1e-5)
+    # Mixed lengths: each row as if sent alone.
+    for index, text in enumerate(texts):
+        alone = classifier_signature(text=tf.constant([text]))["logits"].numpy()
+        np.testing.assert_allclose(alone[0], outputs["logits"].numpy()[index], atol=1e-5)
+
+
+def test_concurrent_calls_all_get_their_own_answers(classifier_signature, keras_classifier_logits, sst2_dev_sentences):
+    sentences = sst2_dev_sentences[:48]
+    expected = keras_classifier_logits(sentences)
+    batches = [sentences[i : i + 3] for i in range(0, len(sentences), 3)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda batch: classifier_signature(text=tf.constant(batch))["logits"].numpy(), batches))
+    np.testing.assert_allclose(np.concatenate(results), expected, atol=1e-5)
+
+
+def test_warmup_requests_run_against_the_exported_signatures(classifier_model_base):
+    loaded = tf.saved_model.load(str(classifier_model_base / "1"))
+    requests = read_warmup_requests(str(classifier_model_base / "1"))
+    assert len(requests) >= 2
+    for signature_name, inputs in requests:
+        outputs = loaded.signatures[signature_name](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert np.all(np.isfinite(outputs["logits"].numpy()))
+
+
+@pytest.mark.heavy
+def test_fresh_process_with_only_tensorflow_and_tensorflow_text_serves_it(
+    classifier_model_base, keras_classifier_logits, sst2_dev_sentences, tmp_path
+):
+    sentences = sst2_dev_sentences[:100]
+    (tmp_path / "sentences.json").write_text(json.dumps(sentences))
+    code = (
+        "import json, sys, numpy as np, tensorflow as tf, tensorflow_text\n"
+        "assert not {'keras_albert', 'keras_hub', 'export'} & {m.split('.')[0] for m in sys.modules}\n"
+        "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = f(text=tf.constant(json.load(open(sys.argv[2]))))\n"
+        "print(json.dumps(out['logits'].numpy().tolist()))\n"
+    )
+    stdout = run_python(code, str(classifier_model_base / "1"), str(tmp_path / "sentences.json"), cwd=tmp_path)
+    np.testing.assert_allclose(np.array(json.loads(stdout.splitlines()[-1])), keras_classifier_logits(sentences), atol=1e-5)
+
+
+@pytest.mark.heavy
+def test_saved_model_cli_shows_the_string_and_token_id_signatures(classifier_model_base):
+    import subprocess
+    import sys
+
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run(
+        [cli, "show", "--dir", str(classifier_model_base / "1"), "--all"], capture_output=True, text=True, timeout=300
+    ).stdout
+    assert "signature_def['serving_default']" in shown and "signature_def['token_ids']" in shown
+    assert "inputs['text'] tensor_info:\n        dtype: DT_STRING" in shown
+    assert "outputs['label_names']" in shown
+
+
+def wnut_sentences(shared_data_dir, count):
+    sentences, words = [], []
+    with open(shared_data_dir / "wnut17" / "emerging.dev.conll", encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                if words:
+                    sentences.append(words)
+                    words = []
+            else:
+                words.append(line.rstrip("\n").split("\t")[0])
+    return sentences[:count]
+
+
+@pytest.mark.heavy
+def test_token_classifier_export_tags_and_chunks_as_run_ner(albert_tokenizer, shared_data_dir, tmp_path):
+    import keras_albert
+    from keras_albert import token_labels
+
+    labels = ["B-location", "I-location", "B-person", "I-person", "O"]
+    tagger = keras_albert.AlbertTokenClassifier(tiny_backbone(albert_tokenizer, seed=1), num_classes=len(labels))
+    sharpen_head(tagger, "logits")
+    sequence_length = 16  # Most sentences need several windows.
+    path = export_saved_model(tagger, albert_tokenizer, str(tmp_path), sequence_length=sequence_length, label_names=labels)
+    sentences = wnut_sentences(shared_data_dir, 40) + [[]]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant([" ".join(s) for s in sentences]))
+    num_entities = 0
+    for index, words in enumerate(sentences):
+        n, m = int(outputs["num_words"][index]), int(outputs["num_entities"][index])
+        if words:  # What tasks/run_ner.py computes for the sentence.
+            pieces, _ = token_labels.tokenize_words(albert_tokenizer, words)
+            windows = token_labels.windows_for_words(pieces, sequence_length, 2, 3)
+            features = {name: np.zeros((len(windows), sequence_length), np.int32) for name in ("token_ids", "segment_ids", "padding_mask")}
+            for row, window in enumerate(windows):
+                features["token_ids"][row, : len(window.token_ids)] = window.token_ids
+                features["padding_mask"][row, : len(window.token_ids)] = 1
+            class_ids = np.argmax(tagger.predict(features, verbose=0), axis=-1)
+            tags = [labels[i] for i in token_labels.merge_window_predictions(windows, class_ids, len(words))]
+        else:
+            tags = []
+        spans = token_labels.tags_to_spans(tags)
+        assert [t.decode() for t in outputs["word_tags"][index, :n].numpy()] == tags
+        got_spans = list(zip(
+            [t.decode() for t in outputs["entity_types"][index, :m].numpy()],
+            outputs["entity_start_words"][index, :m].numpy().tolist(),
+            outputs["entity_end_words"][index, :m].numpy().tolist(),
+        ))
+        assert got_spans == [tuple(s) for s in spans]
+        text = " ".join(words)
+        texts = [t.decode() for t in outputs["entity_texts"][index, :m].numpy()]
+        starts, ends = outputs["entity_char_starts"][index, :m].numpy(), outputs["entity_char_ends"][index, :m].numpy()
+        assert texts == [" ".join(words[s.start_word : s.end_word + 1]) for s in spans]
+        assert texts == [text[s:e] for s, e in zip(starts, ends)]
+        num_entities += m
+    assert num_entities > 10
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("version_2_with_negative", [True])
+def test_question_answerer_export_answers_as_decode_answer(albert_tokenizer, shared_data_dir, tmp_path, version_2_with_negative):
+    import keras_albert
+    from keras_albert import question_answering
+
+    reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer, seed=2))
+    sharpen_head(reader, "span_logits")
+    options = dict(sequence_length=48, doc_stride=16, max_query_length=12, max_answer_length=30, n_best_size=20)
+    path = export_saved_model(reader, albert_tokenizer, str(tmp_path), version_2_with_negative=version_2_with_negative, **options)
+    with open(shared_data_dir / "squad_v2.0_part_a" / "dev-v2.0-part-a.json", encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    examples = [(q["question"], p["context"]) for p in data[0]["paragraphs"][:6] for q in p["qas"][:4]]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](
+        question=tf.constant([q for q, _ in examples] + ["Where?"]), context=tf.constant([c for _, c in examples] + [""])
+    )
+    for index, (question, context) in enumerate(examples):
+        windows, _ = question_answering.encode_question_and_context(albert_tokenizer, question, context, 48, 16, 12)
+        features = {name: np.zeros((len(windows), 48), np.int32) for name in ("token_ids", "segment_ids", "padding_mask")}
+        for row, window in enumerate(windows):
+            for name in features:
+                features[name][row, : len(window[name])] = window[name]
+        logits = reader.predict(features, verbose=0)
+        answer = question_answering.decode_answer(
+            context, windows, logits["start_logits"], logits["end_logits"], version_2_with_negative=version_2_with_negative
+        )
+        assert outputs["answer_texts"][index].numpy().decode() == answer["text"]
+        start, end = int(outputs["answer_char_starts"][index]), int(outputs["answer_char_ends"][index])
+        if answer["text"]:
+            assert context[start:end] == answer["text"]
+        np.testing.assert_allclose(float(outputs["null_odds"][index]), answer["null_odds"], rtol=1e-4, atol=1e-4)
+    assert outputs["answer_texts"][-1].numpy() == b"" and not outputs["has_answer"][-1]
+
+
+@pytest.mark.heavy
+def test_embeddings_export_equals_the_backbone(albert_tokenizer, sst2_dev_sentences, tmp_path):
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    backbone = tiny_backbone(albert_tokenizer, seed=3)
+    path = export_saved_model(backbone, albert_tokenizer, str(tmp_path), sequence_length=SEQUENCE_LENGTH)
+    sentences = sst2_dev_sentences[:50]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(sentences))
+    expected = backbone.predict(AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sentences)), verbose=0)
+    np.testing.assert_allclose(outputs["pooled_output"].numpy(), expected["pooled_output"], atol=1e-5)
+    length = outputs["sequence_output"].shape[1]
+    mask = outputs["padding_mask"].numpy()[:, :, None].astype(bool)
+    np.testing.assert_allclose(
+        np.where(mask, outputs["sequence_output"].numpy(), 0), np.where(mask, expected["sequence_output"][:, :length], 0), atol=1e-5
+    )
+
+
+@pytest.mark.heavy
+def test_command_line_exports_a_task_preset_with_its_label_names(text_classifier, albert_tokenizer, tmp_path):
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    preset = tmp_path / "preset"
+    text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
+    try:
+        text_classifier.save_to_preset(str(preset))
+    finally:
+        text_classifier.preprocessor = None
+    (preset / "task_metadata.json").write_text(json.dumps({"task_name": "sst-2", "labels": ["0", "1"]}))
+    stdout = run_python(None, "-m", "export.saved_model", f"--preset={preset}", f"--model_base={tmp_path / 'base'}")
+    version_dir = stdout.strip().splitlines()[-1]
+    assert version_dir == str(tmp_path / "base" / "1")
+    config = read_serving_config(version_dir)
+    assert config["label_names"] == ["0", "1"] and config["options"]["sequence_length"] == SEQUENCE_LENGTH
