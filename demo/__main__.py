@@ -64,7 +64,7 @@ def run(step, *args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output_dir", default="demo_output")
-    parser.add_argument("--pretraining_steps", type=int, default=300)
+    parser.add_argument("--pretraining_steps", type=int, default=200)
     parser.add_argument("--ner_epochs", type=float, default=8.0)
     args = parser.parse_args()
     out = os.path.abspath(args.output_dir)
@@ -126,7 +126,7 @@ def main():
         "--do_train",
         "--do_eval",
         "--train_batch_size=32",
-        "--learning_rate=3e-3",
+        "--learning_rate=2e-3",
         f"--num_train_epochs={args.ner_epochs}",
     )
     with open(os.path.join(ner_dir, "eval_results.json")) as f:
