@@ -10,13 +10,6 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def current_rss_mb():
-    """Resident set size of this process now, in MiB (Linux)."""
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
-
-
 def time_calls(function, warmup, repeats):
     """Times `repeats` calls of `function` after `warmup` untimed calls.
 

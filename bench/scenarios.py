@@ -46,7 +46,6 @@ def _result(job, value, unit, higher_is_better, timing, **extra):
         "higher_is_better": higher_is_better,
         **timing,
         **extra,
-        "baseline_rss_mb": job.get("baseline_rss_mb"),
         "peak_rss_mb": measure.peak_rss_mb(),
     }
 
@@ -362,6 +361,5 @@ SCENARIOS = {
 
 def run_job(job):
     """Runs one job in this process; returns its result dict or a list of them."""
-    job = dict(job, baseline_rss_mb=measure.current_rss_mb())
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     return SCENARIOS[job["scenario"]](job)

@@ -59,7 +59,7 @@ class Shapes:
 
     fixed_batch_size: int = 8
     fixed_seq_length: int = 128
-    sst2_examples: int = 1024
+    sst2_examples: int = 512
     sst2_batch_size: int = 32
     sst2_max_length: int = 128
     sst2_padded_steps: int = 3

@@ -35,21 +35,19 @@ from export import serving_signatures
 _INPUT_ORDERS = (("question", "context"), ("text", "text_pair"), ("text",))
 
 
-def define_flags():
-    """Defines the command line's flags (idempotent: tests run it in-process)."""
-    if "model" in flags.FLAGS:
-        return
-    flags.DEFINE_string("model", None, "A SavedModel version directory or a .tflite file.")
-    flags.DEFINE_string("input", "-", "Text file, one example per line ('-': stdin).")
-    flags.DEFINE_string("output", "-", "JSON lines file ('-': stdout).")
-    flags.DEFINE_integer("batch_size", 32, "Examples per model call.")
-    flags.DEFINE_string("preset", None, "Token-id .tflite: the task preset (tokenizer, labels, task).")
-    flags.DEFINE_string("spm_model_file", None, "Token-id .tflite: the SentencePiece model (without --preset).")
-    flags.DEFINE_bool("do_lower_case", True, "With --spm_model_file: lower-case text.")
-    flags.DEFINE_integer("max_seq_length", 128, "Token-id .tflite: packed length.")
-    flags.DEFINE_integer("doc_stride", 128, "Token-id QA .tflite: context tokens between windows.")
-    flags.DEFINE_integer("max_query_length", 64, "Token-id QA .tflite: question tokens kept.")
-    flags.DEFINE_bool("version_2_with_negative", False, "Token-id QA .tflite: allow 'no answer'.")
+def define_flags(flag_values=flags.FLAGS):
+    """Defines the command line's flags in `flag_values` (tests pass their own)."""
+    flags.DEFINE_string("model", None, "A SavedModel version directory or a .tflite file.", flag_values=flag_values)
+    flags.DEFINE_string("input", "-", "Text file, one example per line ('-': stdin).", flag_values=flag_values)
+    flags.DEFINE_string("output", "-", "JSON lines file ('-': stdout).", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 32, "Examples per model call.", flag_values=flag_values)
+    flags.DEFINE_string("preset", None, "Token-id .tflite: the task preset (tokenizer, labels, task).", flag_values=flag_values)
+    flags.DEFINE_string("spm_model_file", None, "Token-id .tflite: the SentencePiece model (without --preset).", flag_values=flag_values)
+    flags.DEFINE_bool("do_lower_case", True, "With --spm_model_file: lower-case text.", flag_values=flag_values)
+    flags.DEFINE_integer("max_seq_length", 128, "Token-id .tflite: packed length.", flag_values=flag_values)
+    flags.DEFINE_integer("doc_stride", 128, "Token-id QA .tflite: context tokens between windows.", flag_values=flag_values)
+    flags.DEFINE_integer("max_query_length", 64, "Token-id QA .tflite: question tokens kept.", flag_values=flag_values)
+    flags.DEFINE_bool("version_2_with_negative", False, "Token-id QA .tflite: allow 'no answer'.", flag_values=flag_values)
 
 
 def _jsonable(value):
@@ -85,7 +83,7 @@ def rows_of(outputs):
     return rows
 
 
-def _split_fields(lines, input_names, first_line_number=1):
+def split_fields(lines, input_names, first_line_number=1):
     columns = {name: [] for name in input_names}
     for number, line in enumerate(lines, start=first_line_number):
         fields = line.split("\t") if len(input_names) > 1 else [line]
@@ -270,9 +268,8 @@ def make_predictor(FLAGS):
     return TfliteTokenIdsPredictor(interpreter, FLAGS)
 
 
-def main(argv):
-    del argv
-    FLAGS = flags.FLAGS
+def predict(FLAGS):
+    """Runs the model `FLAGS.model` on every line of `FLAGS.input`."""
     if FLAGS.batch_size < 1:
         raise ValueError(f"--batch_size must be positive; got {FLAGS.batch_size}.")
     predictor = make_predictor(FLAGS)
@@ -281,7 +278,7 @@ def main(argv):
     try:
         lines = [line.rstrip("\n").rstrip("\r") for line in source]
         for start in range(0, len(lines), FLAGS.batch_size):
-            columns = _split_fields(lines[start : start + FLAGS.batch_size], predictor.input_names, start + 1)
+            columns = split_fields(lines[start : start + FLAGS.batch_size], predictor.input_names, start + 1)
             for row in predictor(columns):
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
         sink.flush()
@@ -290,6 +287,11 @@ def main(argv):
             source.close()
         if sink is not sys.stdout:
             sink.close()
+
+
+def main(argv):
+    del argv
+    predict(flags.FLAGS)
 
 
 if __name__ == "__main__":

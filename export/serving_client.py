@@ -242,10 +242,9 @@ class ServingClient:
         for name, info in expected.items():
             value = inputs[name]
             if info.dtype == types_pb2.DT_STRING:
-                array = np.array(
-                    [v.encode("utf-8") if isinstance(v, str) else v for v in np.ravel(np.asarray(value, dtype=object))],
-                    dtype=object,
-                ).reshape(np.shape(value))
+                raw = np.asarray(value, dtype=object)
+                array = np.empty(raw.shape, dtype=object)
+                array.ravel()[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in raw.ravel()]
                 bad = [v for v in array.ravel() if not isinstance(v, bytes)]
                 if bad:
                     raise SignatureMismatchError(

@@ -233,6 +233,9 @@ def main(argv):
     task = serving_signatures.task_of(model)
     preprocessor = getattr(model, "preprocessor", None)
     sequence_length = FLAGS.max_seq_length or (preprocessor.sequence_length if preprocessor else 128)
+    # From here on the model sees packed features: conversion and
+    # verification tokenize themselves, so Keras must not preprocess again.
+    model.preprocessor = None
     representative = None
     if "int8" in FLAGS.quantization:
         if not FLAGS.representative_file:

@@ -55,7 +55,7 @@ flags.DEFINE_integer("num_warmup_steps", 0, "Batches of linear learning-rate war
 flags.DEFINE_float("poly_power", 1.0, "Power of the polynomial learning-rate decay.")
 flags.DEFINE_integer("save_checkpoints_steps", 1000, "Checkpoint (and epoch) every N batches.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept per worker.")
-flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches for --do_eval.")
+flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches for --do_eval (the data repeats if it is smaller).")
 flags.DEFINE_bool("dynamic_masking", False, "Re-mask every example each time it is read (default: the masks in the records).")
 flags.DEFINE_integer("shuffle_buffer_size", 10_000, "Examples in the shuffle buffer.")
 flags.DEFINE_integer("log_steps", 100, "TensorBoard scalars every N batches.")
@@ -114,7 +114,7 @@ def build_pretrainer():
     return keras_albert.AlbertPretrainer(common.build_backbone(FLAGS))
 
 
-def distributed_dataset(strategy, files, batch_size, first_step, metadata, repeat=True):
+def distributed_dataset(strategy, files, batch_size, first_step, metadata):
     """The data stream from `first_step` on, split between workers/replicas.
 
     Every pipeline reads the same deterministic stream, skips the examples
@@ -123,7 +123,7 @@ def distributed_dataset(strategy, files, batch_size, first_step, metadata, repea
     """
     if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
-            f"--train_batch_size={batch_size} is not divisible by the "
+            f"The global batch size {batch_size} is not divisible by the "
             f"{strategy.num_replicas_in_sync} replicas."
         )
     masking = metadata if FLAGS.dynamic_masking else None
@@ -138,7 +138,6 @@ def distributed_dataset(strategy, files, batch_size, first_step, metadata, repea
             FLAGS.max_predictions_per_seq,
             seed=FLAGS.seed,
             shuffle_buffer_size=FLAGS.shuffle_buffer_size,
-            repeat=repeat,
             skip_examples=first_step * batch_size,
             num_input_pipelines=input_context.num_input_pipelines,
             input_pipeline_id=input_context.input_pipeline_id,
@@ -174,8 +173,10 @@ def train(model, strategy, files, metadata, is_chief):
         os.path.join(FLAGS.output_dir, "checkpoints", f"worker_{task_index()}"),
         max_to_keep=FLAGS.keep_checkpoint_max,
     )
-    with strategy.scope():  # Restoring builds the optimizer's variables.
-        step = checkpoint.restore(model)
+    # Workers agree on a step every one of them has saved.
+    step = training.newest_common_step(strategy, checkpoint.saved_steps())
+    with strategy.scope():
+        checkpoint.restore(model, step)
     if step:
         logging.info("Resuming at step %d of %d.", step, total)
     callbacks = [checkpoint]
@@ -244,7 +245,7 @@ def main(argv):
         # under MultiWorkerMirroredStrategy); only the chief's copy is kept.
         save_dir = FLAGS.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
         common.save_trained_model(model, save_dir, tokenizer)
-        if is_chief:
+        if is_chief and history:  # This run's epochs (a resumed run: those after the restart).
             common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
         else:
             shutil.rmtree(save_dir)
@@ -256,7 +257,8 @@ def main(argv):
         with strategy.scope():
             results = keras.Model.evaluate(
                 model,
-                distributed_dataset(strategy, eval_files, FLAGS.eval_batch_size, 0, metadata, repeat=False),
+                # Repeated, so that no worker runs out before the others.
+                distributed_dataset(strategy, eval_files, FLAGS.eval_batch_size, 0, metadata),
                 steps=FLAGS.max_eval_steps,
                 return_dict=True,
                 verbose=1 if is_chief else 0,

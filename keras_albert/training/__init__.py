@@ -4,6 +4,7 @@ from keras_albert.training.adamw import AdamW
 from keras_albert.training.distribution import (
     STRATEGY_NAMES,
     get_strategy,
+    newest_common_step,
     parse_tf_config,
     patch_keras_for_multi_worker,
 )

@@ -160,6 +160,46 @@ def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
     return tf.distribute.MirroredStrategy(devices)
 
 
+def newest_common_step(strategy, steps):
+    """The newest checkpoint step that every worker has (0 if none).
+
+    Each worker keeps its own checkpoints; one that died while saving has
+    an older newest one than the others. Resuming from different steps
+    would train on silently inconsistent states, so under
+    `MultiWorkerMirroredStrategy` the workers exchange their lists
+    (`strategy.gather`, a collective: call it on every worker) and all
+    take the newest step they share. Other strategies have one worker.
+
+    Args:
+        strategy: the `tf.distribute.Strategy`.
+        steps: this worker's saved steps.
+    """
+    if not (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    ):
+        return max(steps, default=0)
+    # Fixed length for the gather: the longest list any worker may hold is
+    # not known here, so pad to a bound every caller respects.
+    if len(steps) > _MAX_EXCHANGED_STEPS:
+        steps = sorted(steps)[-_MAX_EXCHANGED_STEPS:]
+    padded = sorted(steps) + [-1] * (_MAX_EXCHANGED_STEPS - len(steps))
+    local = tf.constant(padded, tf.int64)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda _: local)
+    gathered = strategy.gather(per_replica, axis=0).numpy().reshape(-1, _MAX_EXCHANGED_STEPS)
+    common = set.intersection(*(set(row.tolist()) for row in gathered)) - {-1}
+    step = max(common, default=0)
+    if step != max(steps, default=0):
+        logging.warning(
+            "This worker's newest checkpoint is step %d, but not every worker has it: "
+            "resuming all workers at step %d.", max(steps, default=0), step,
+        )
+    return step
+
+
+_MAX_EXCHANGED_STEPS = 64
+
+
 def _tpu_strategy(tpu_address):
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)

@@ -68,18 +68,24 @@ class StepCheckpoint(keras.callbacks.Callback):
         return os.path.join(self.directory, f"ckpt-{step:09d}.weights.h5")
 
     def restore(self, model, step=None):
-        """Loads checkpoint `step` (default: the newest) into a compiled model.
+        """Loads checkpoint `step` into a compiled model (call it inside the
+        strategy scope: it builds the optimizer's variables).
+
+        Args:
+            model: the compiled model.
+            step: int; None for the newest checkpoint, 0 for none (a fresh
+                start: only half-written files are cleaned up).
 
         Returns:
-            The restored step, or 0 when there is no checkpoint.
+            The restored step, or 0 when nothing was restored.
         """
         self._remove_temporary_files()
         steps = self.saved_steps()
         if step is None:
-            if not steps:
-                return 0
-            step = steps[-1]
-        elif step not in steps:
+            step = steps[-1] if steps else 0
+        if not step:
+            return 0
+        if step not in steps:
             raise ValueError(f"No checkpoint for step {step} in {self.directory} (have {steps}).")
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)

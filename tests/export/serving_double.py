@@ -150,10 +150,18 @@ _HTTP_CODES = {grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.INVALID_ARGUMENT:
 _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>/metadata|:predict)$")
 
 
+def _json_string(value):
+    """UTF-8 text as a JSON string; other bytes as TF Serving's `{"b64": ...}`."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(value).decode("ascii")}
+
+
 def _json_value(value):
-    """Numpy output -> JSON as TF Serving writes it (strings as UTF-8 text)."""
+    """Numpy output -> JSON as TF Serving writes it."""
     if value.dtype == object:
-        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value).tolist() if value.size else value.tolist()
+        return np.vectorize(_json_string, otypes=[object])(value).tolist() if value.size else value.tolist()
     return value.tolist()
 
 
@@ -233,7 +241,11 @@ class RestServingDouble:
             def do_POST(self):
                 self._handle("POST")
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # A client that timed out and hung up is not an error here.
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.address = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

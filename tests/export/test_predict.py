@@ -1,0 +1,64 @@
+"""`python -m export.predict` runs SavedModels and .tflite files on text from files or stdin."""
+
+import numpy as np
+import pytest
+from absl import flags
+from conftest import LABEL_NAMES, json_lines, run_python
+
+from export import predict
+
+
+def run_in_process(argv, capsys):
+    # Own flag values: the task programs' flags live in the global ones.
+    flag_values = flags.FlagValues()
+    predict.define_flags(flag_values)
+    flag_values(["predict", *argv])
+    predict.predict(flag_values)
+    return json_lines(capsys.readouterr().out)
+
+
+def test_predict_runs_a_saved_model_on_a_file(classifier_model_base, keras_classifier_logits, sst2_dev_sentences, tmp_path, capsys):
+    sentences = sst2_dev_sentences[:5] + ["", "Crème brûlée"]
+    (tmp_path / "input.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    rows = run_in_process(
+        [f"--model={classifier_model_base / '1'}", f"--input={tmp_path / 'input.txt'}", "--batch_size=3"], capsys
+    )
+    assert len(rows) == len(sentences)
+    np.testing.assert_allclose([row["logits"] for row in rows], keras_classifier_logits(sentences), atol=1e-5)
+    assert all(row["labels"] in LABEL_NAMES and row["label_names"] == LABEL_NAMES for row in rows)
+
+
+def test_predict_runs_a_token_ids_tflite_with_the_tokenizer(text_classifier, albert_tokenizer, spm_model_path, keras_classifier_logits, sst2_dev_sentences, tmp_path, capsys):
+    from export.tflite import convert_to_tflite
+
+    path = tmp_path / "classifier.tflite"
+    path.write_bytes(convert_to_tflite(text_classifier, "float32"))
+    sentences = sst2_dev_sentences[:4]
+    (tmp_path / "input.txt").write_text("\n".join(sentences), encoding="utf-8")
+    rows = run_in_process(
+        [f"--model={path}", f"--input={tmp_path / 'input.txt'}", f"--spm_model_file={spm_model_path}", "--max_seq_length=64"],
+        capsys,
+    )
+    np.testing.assert_allclose([row["logits"] for row in rows], keras_classifier_logits(sentences), atol=1e-5)
+    assert [row["label_ids"] for row in rows] == np.argmax(keras_classifier_logits(sentences), axis=-1).tolist()
+
+
+def test_predict_explains_what_it_cannot_run(tmp_path, capsys):
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(ValueError, match="neither a SavedModel directory nor a .tflite"):
+        run_in_process([f"--model={tmp_path / 'model.onnx'}"], capsys)
+    with pytest.raises(ValueError, match="has no saved_model.pb"):
+        run_in_process([f"--model={tmp_path}"], capsys)
+
+
+def test_two_input_signatures_need_tab_separated_lines():
+    columns = predict.split_fields(["Who?\tAnn wrote it."], ("question", "context"))
+    assert columns == {"question": ["Who?"], "context": ["Ann wrote it."]}
+    with pytest.raises(ValueError, match="input line 7: expected 2 tab-separated fields"):
+        predict.split_fields(["no tab here"], ("question", "context"), first_line_number=7)
+
+
+@pytest.mark.heavy
+def test_predict_reads_stdin_in_a_fresh_process(classifier_model_base):
+    rows = json_lines(run_python(None, "-m", "export.predict", f"--model={classifier_model_base / '1'}", stdin="good\nbad\n"))
+    assert len(rows) == 2 and all(row["labels"] in LABEL_NAMES for row in rows)

@@ -1,0 +1,151 @@
+"""The TF Serving client over gRPC and REST, against an in-process PredictionService double."""
+
+import concurrent.futures
+import socket
+
+import numpy as np
+import pytest
+from serving_double import GrpcServingDouble, RestServingDouble, Servable
+
+from export.serving_client import (
+    ModelNotFoundError,
+    ServerUnavailableError,
+    ServingClient,
+    ServingTimeoutError,
+    SignatureMismatchError,
+)
+
+PROTOCOLS = ["grpc", "rest"]
+
+
+def start(protocol, servable):
+    return (GrpcServingDouble if protocol == "grpc" else RestServingDouble)(servable)
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def word_server(request, word_splitter_model_base):
+    server = start(request.param, Servable("words", str(word_splitter_model_base)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=PROTOCOLS)
+def classifier_server(request, classifier_model_base):
+    server = start(request.param, Servable("albert_sst2", str(classifier_model_base)))
+    yield server
+    server.stop()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_replayed_the_exported_warmup_requests(classifier_server):
+    assert classifier_server.servable.num_warmup_requests >= 2
+
+
+def test_classifier_answers_equal_keras_through_the_server(classifier_server, keras_classifier_logits, sst2_dev_sentences):
+    sentences = sst2_dev_sentences[:20]
+    with ServingClient(classifier_server.address, "albert_sst2", batch_size=8) as client:
+        outputs = client.predict({"text": sentences})
+    np.testing.assert_allclose(outputs["logits"], keras_classifier_logits(sentences), atol=1e-5)
+    assert outputs["labels"].dtype == object and set(outputs["labels"]) <= {b"negative", b"positive"}
+    assert outputs["label_names"].shape == (20, 2)
+
+
+def test_requests_are_batched_and_reassembled_in_order(word_server):
+    texts = [" ".join(["w"] * n) for n in range(11)]  # Outputs of growing width.
+    before = word_server.servable.num_predict_calls
+    with ServingClient(word_server.address, "words", batch_size=3, max_concurrent_requests=2) as client:
+        outputs = client.predict({"text": texts})
+    assert word_server.servable.num_predict_calls - before == 4
+    np.testing.assert_array_equal(outputs["num_words"], np.arange(11))
+    assert outputs["words"].shape == (11, 10)
+    # Padded across requests as the server pads within one.
+    assert outputs["words"][2].tolist() == [b"w", b"w"] + [b""] * 8
+    np.testing.assert_array_equal(outputs["lengths"], [len(t) for t in texts])
+
+
+def test_a_batch_of_zero_rows_gets_empty_outputs(word_server):
+    with ServingClient(word_server.address, "words") as client:
+        outputs = client.predict({"text": []})
+    assert outputs["num_words"].shape == (0,) and outputs["words"].shape[0] == 0
+
+
+def test_invalid_utf8_and_unicode_text_reach_the_model_intact(word_server):
+    texts = [b"\xff\xfe bad", "Crème brûlée 😀", ""]
+    with ServingClient(word_server.address, "words") as client:
+        outputs = client.predict({"text": texts})
+    np.testing.assert_array_equal(outputs["lengths"], [6, len("Crème brûlée 😀".encode()), 0])
+    assert outputs["words"][1][:2].tolist() == ["Crème".encode(), "brûlée".encode()]
+
+
+def test_concurrent_callers_sharing_a_client_all_get_their_answers(word_server):
+    with ServingClient(word_server.address, "words", batch_size=2, max_concurrent_requests=4) as client:
+        def call(n):
+            return n, client.predict({"text": [("x " * n).strip(), "a b"]})
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(call, range(24)))
+    for n, outputs in results:
+        np.testing.assert_array_equal(outputs["num_words"], [n, 2])
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_unreachable_server_raises_server_unavailable_naming_it(protocol):
+    port = free_port()
+    address = f"127.0.0.1:{port}" if protocol == "grpc" else f"http://127.0.0.1:{port}"
+    with ServingClient(address, "words", timeout=5) as client:
+        with pytest.raises(ServerUnavailableError, match=str(port)):
+            client.predict({"text": ["a"]})
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_slow_server_raises_a_timeout(protocol, word_splitter_model_base):
+    servable = Servable("words", str(word_splitter_model_base))
+    server = start(protocol, servable)
+    try:
+        with ServingClient(server.address, "words", timeout=1.0) as client:
+            client.signature()  # Metadata answers at once; Predict is slow.
+            servable.delay_seconds = 3.0
+            with pytest.raises(ServingTimeoutError, match="1.0 s"):
+                client.predict({"text": ["a"]})
+    finally:
+        servable.delay_seconds = 0.0
+        server.stop()
+
+
+def test_inputs_that_do_not_fit_the_signature_raise_naming_what_it_takes(word_server):
+    with ServingClient(word_server.address, "words") as client:
+        with pytest.raises(SignatureMismatchError, match=r"text: DT_STRING \[-1\].*missing inputs \['text'\].*\['sentence'\]"):
+            client.predict({"sentence": ["a"]})
+        with pytest.raises(SignatureMismatchError, match="DT_STRING; received int"):
+            client.predict({"text": [1, 2]})
+        with pytest.raises(SignatureMismatchError, match=r"shape \[-1\]"):
+            client.predict({"text": [["a", "b"]]})
+
+
+def test_an_unknown_model_or_signature_raises_model_not_found(word_server):
+    with ServingClient(word_server.address, "no_such_model") as client:
+        with pytest.raises(ModelNotFoundError, match="no_such_model"):
+            client.predict({"text": ["a"]})
+    with ServingClient(word_server.address, "words", signature_name="classify") as client:
+        with pytest.raises(ModelNotFoundError, match="serving_default"):
+            client.predict({"text": ["a"]})
+    with ServingClient(word_server.address, "words", version=3) as client:
+        with pytest.raises(ModelNotFoundError):
+            client.predict({"text": ["a"]})
+
+
+def test_a_pinned_version_is_sent_to_the_server(word_server):
+    with ServingClient(word_server.address, "words", version=7) as client:
+        assert client.predict({"text": ["a b"]})["num_words"].tolist() == [2]
+
+
+def test_client_arguments_are_checked():
+    with pytest.raises(ValueError, match="batch_size"):
+        ServingClient("127.0.0.1:1", "m", batch_size=0)
+    with pytest.raises(ValueError, match="timeout"):
+        ServingClient("127.0.0.1:1", "m", timeout=0)

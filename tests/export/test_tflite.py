@@ -1,0 +1,131 @@
+"""TFLite models run in LiteRT, equal Keras in float32 and stay close when quantized."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SEQUENCE_LENGTH, json_lines, run_python, sharpen_head, tiny_backbone
+
+from export.tflite import QUANTIZATIONS, convert_to_tflite
+from export.verify import load_interpreter, run_tflite
+from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+# Real text plus what normalization and truncation must handle.
+EXTRA_TEXTS = ["Crème BRÛLÉE cost $1,000, ``ok''", "", "word " * 300]
+
+
+@pytest.fixture(scope="module")
+def texts(sst2_dev_sentences):
+    return sst2_dev_sentences[:60] + EXTRA_TEXTS
+
+
+@pytest.fixture(scope="module")
+def features(albert_tokenizer, texts):
+    packed = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(texts))
+    return {name: np.asarray(value) for name, value in packed.items()}
+
+
+def assert_outputs_match(outputs, expected, atol):
+    expected = expected if isinstance(expected, dict) else {"logits": expected}
+    assert set(outputs) == set(expected)
+    for name, value in expected.items():
+        assert np.all(np.isfinite(outputs[name])), name
+        np.testing.assert_allclose(outputs[name], value, atol=atol, err_msg=name)
+
+
+def test_float32_token_ids_classifier_equals_keras_in_litert(text_classifier, features):
+    content = convert_to_tflite(text_classifier, "float32")
+    outputs = run_tflite(load_interpreter(content), features)
+    assert_outputs_match(outputs, text_classifier.predict(features, verbose=0), atol=1e-5)
+    # Any batch size and length: one example cut to its own length.
+    length = int(features["padding_mask"][0].sum())
+    single = run_tflite(load_interpreter(content), {k: v[:1, :length] for k, v in features.items()})
+    np.testing.assert_allclose(single["logits"][0], outputs["logits"][0], atol=1e-5)
+
+
+def test_conversion_options_are_checked(text_classifier, albert_tokenizer):
+    import keras_albert
+
+    with pytest.raises(ValueError, match="quantization"):
+        convert_to_tflite(text_classifier, "int4")
+    with pytest.raises(ValueError, match="representative_features"):
+        convert_to_tflite(text_classifier, "int8")
+    with pytest.raises(ValueError, match="dynamic_range"):
+        convert_to_tflite(text_classifier, "int8", albert_tokenizer, string_input=True, representative_features={})
+    reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer))
+    with pytest.raises(ValueError, match="token_ids"):
+        convert_to_tflite(reader, "float32", albert_tokenizer, string_input=True)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("task", ["token_classifier", "question_answerer", "embeddings"])
+def test_float32_token_ids_model_of_every_task_equals_keras(albert_tokenizer, features, task):
+    import keras_albert
+
+    backbone = tiny_backbone(albert_tokenizer, seed=4)
+    model = {
+        "token_classifier": lambda: keras_albert.AlbertTokenClassifier(backbone, num_classes=5),
+        "question_answerer": lambda: keras_albert.AlbertQuestionAnswerer(backbone),
+        "embeddings": lambda: backbone,
+    }[task]()
+    outputs = run_tflite(load_interpreter(convert_to_tflite(model, "float32")), features)
+    assert_outputs_match(outputs, model.predict(features, verbose=0), atol=1e-5)
+
+
+@pytest.mark.heavy
+def test_string_input_classifier_tokenizes_in_litert_and_equals_keras(text_classifier, albert_tokenizer, features, texts):
+    content = convert_to_tflite(text_classifier, "float32", albert_tokenizer, string_input=True, sequence_length=SEQUENCE_LENGTH)
+    interpreter = load_interpreter(content)
+    outputs = run_tflite(interpreter, {"text": np.array(texts, dtype=object)})
+    expected = text_classifier.predict(features, verbose=0)
+    np.testing.assert_allclose(outputs["logits"], expected, atol=1e-5)
+    np.testing.assert_allclose(outputs["probabilities"], tf.nn.softmax(expected).numpy(), atol=1e-6)
+    bad = run_tflite(interpreter, {"text": np.array([b"\xff\xfe broken", b""], dtype=object)})
+    assert bad["logits"].shape == (2, 2) and np.all(np.isfinite(bad["logits"]))
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("quantization", [q for q in QUANTIZATIONS if q != "float32"])
+def test_quantized_classifier_is_finite_close_to_keras_and_smaller(text_classifier, features, quantization):
+    float32_size = len(convert_to_tflite(text_classifier, "float32"))
+    content = convert_to_tflite(text_classifier, quantization, representative_features=features)
+    outputs = run_tflite(load_interpreter(content), features)
+    expected = text_classifier.predict(features, verbose=0)
+    assert np.all(np.isfinite(outputs["logits"]))
+    # Loose bounds for a random tiny model; accuracy on real data is
+    # measured by export.verify on a fine-tuned one (see README).
+    tolerance = {"float16": 1e-2, "dynamic_range": 0.2, "int8": 0.5}[quantization]
+    np.testing.assert_allclose(outputs["logits"], expected, atol=tolerance * max(1.0, np.abs(expected).max()))
+    assert len(content) < float32_size
+
+
+@pytest.mark.heavy
+def test_command_line_converts_verifies_and_writes_the_table(text_classifier, albert_tokenizer, shared_data_dir, tmp_path):
+    preset = tmp_path / "preset"
+    text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
+    try:
+        text_classifier.save_to_preset(str(preset))
+    finally:
+        text_classifier.preprocessor = None
+    output_dir = tmp_path / "tflite"
+    run_python(
+        None, "-m", "export.tflite", f"--preset={preset}", f"--output_dir={output_dir}",
+        "--quantization=float32,dynamic_range", "--string_input",
+        f"--verify_data_dir={shared_data_dir / 'sst2'}", "--max_eval_examples=40", "--latency_runs=5",
+    )
+    rows = {row["format"]: row for row in json.loads((output_dir / "verification.json").read_text())["rows"]}
+    assert set(rows) == {
+        "keras", "saved_model", "tflite_float32", "tflite_float32_strings", "tflite_dynamic_range", "tflite_dynamic_range_strings",
+    }
+    for name in ("saved_model", "tflite_float32", "tflite_float32_strings"):
+        assert rows[name]["finite"] and rows[name]["max_abs_error"] < 1e-5, name
+        assert rows[name]["accuracy"] == rows["keras"]["accuracy"]
+    assert rows["tflite_dynamic_range"]["size_bytes"] < rows["tflite_float32"]["size_bytes"]
+    assert "| tflite_float32 |" in (output_dir / "verification.md").read_text()
+    # And `predict` runs what was written, from stdin.
+    lines = json_lines(run_python(
+        None, "-m", "export.predict", f"--model={output_dir / 'text_classifier_float32_strings.tflite'}",
+        stdin="a charming film\n\nwhat a bore\n",
+    ))
+    assert len(lines) == 3 and all(len(line["probabilities"]) == 2 for line in lines)
