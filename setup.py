@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "numpy>=1.26,<3",
     "scikit-learn==1.9.1",
     "scipy==1.17.1",
+    # TensorFlow 2.21 no longer pulls it in; the training programs write logs.
+    "tensorboard==2.21.0",
 ]
 
 EXTRAS_REQUIRE = {

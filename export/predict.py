@@ -150,16 +150,10 @@ class TfliteTokenIdsPredictor:
         self.label_names = None
         task_class = None
         if FLAGS.preset:
-            from keras_albert import token_labels
+            from export.saved_model import read_label_names
 
             self.tokenizer = AlbertTokenizer.from_preset(FLAGS.preset)
-            labels_path = os.path.join(FLAGS.preset, token_labels.LABELS_FILENAME)
-            metadata_path = os.path.join(FLAGS.preset, "task_metadata.json")
-            if os.path.isfile(labels_path):
-                self.label_names, _ = token_labels.load_label_list(FLAGS.preset)
-            elif os.path.isfile(metadata_path):
-                with open(metadata_path, encoding="utf-8") as file:
-                    self.label_names = json.load(file).get("labels")
+            self.label_names = read_label_names(FLAGS.preset)
             task_json = os.path.join(FLAGS.preset, "task.json")
             if os.path.isfile(task_json):
                 with open(task_json, encoding="utf-8") as file:

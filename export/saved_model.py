@@ -23,8 +23,8 @@ Command line (a task preset written by the task programs, e.g.
     python -m export.saved_model --preset=/tmp/sst2 \
         --model_base=/models/albert_sst2 [--version=3] [--max_seq_length=128]
 
-A token classifier reads its tags from the preset's `labels.json`, a text
-classifier its label names from `task_metadata.json`. `--text_pair` makes a
+Classifiers read their label names (tags for a token classifier) from the
+preset's `task_metadata.json`. `--text_pair` makes a
 classifier take sentence pairs; QA options (`--doc_stride`,
 `--max_query_length`, `--n_best_size`, `--max_answer_length`,
 `--version_2_with_negative`, `--null_score_diff_threshold`) match
@@ -40,7 +40,10 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
+import keras_albert
 from export import serving_signatures, warmup
+from keras_albert import token_labels
+from keras_albert.albert_tokenizer import AlbertTokenizer
 
 SPM_ASSET_NAME = "spiece.model"
 CONFIG_ASSET_NAME = "serving_config.json"
@@ -181,13 +184,9 @@ def load_task_preset(preset, task=None):
 
     The model class comes from the preset's `task.json` (or `config.json`
     for a bare backbone, or `task="embeddings"` for a task preset's
-    backbone); label names from `labels.json` (token classifier) or
-    `task_metadata.json` (text classifier).
+    backbone); label names from `task_metadata.json` (required for a token
+    classifier, optional for a text classifier).
     """
-    import keras_albert
-    from keras_albert import token_labels
-    from keras_albert.albert_tokenizer import AlbertTokenizer
-
     if not os.path.isdir(preset):
         raise ValueError(f"--preset={preset} is not a directory.")
     task_json = os.path.join(preset, "task.json")
@@ -205,15 +204,23 @@ def load_task_preset(preset, task=None):
     if tokenizer is None:
         tokenizer = AlbertTokenizer.from_preset(preset)
     options = {}
+    labels = read_label_names(preset)
     if class_name == "AlbertTokenClassifier":
-        options["label_names"], _ = token_labels.load_label_list(preset)
-    metadata_path = os.path.join(preset, "task_metadata.json")
-    if class_name == "AlbertTextClassifier" and os.path.isfile(metadata_path):
-        with open(metadata_path, encoding="utf-8") as file:
-            labels = json.load(file).get("labels")
-        if labels:
-            options["label_names"] = [str(label) for label in labels]
+        options["label_names"], _ = token_labels.load_label_list(preset)  # Checks the tag scheme too.
+    elif class_name == "AlbertTextClassifier" and labels:
+        options["label_names"] = labels
     return model, tokenizer, options
+
+
+def read_label_names(preset):
+    """The label names in class-id order from a task preset's
+    `task_metadata.json`, as strings; None without them."""
+    path = os.path.join(preset, token_labels.LABELS_FILENAME)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        labels = json.load(file).get("labels")
+    return [str(label) for label in labels] if labels else None
 
 
 def define_flags():

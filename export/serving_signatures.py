@@ -443,7 +443,7 @@ def serving_functions(
         default = embeddings_function(model, preprocessor)
     elif task == "token_classifier":
         if label_names is None:
-            raise ValueError("A token classifier needs `label_names` (its tags in class-id order, labels.json).")
+            raise ValueError("A token classifier needs `label_names` (its tags in class-id order, the preset's task_metadata.json).")
         default = token_classifier_function(model, tokenizer, sequence_length, label_names, window_stride)
     else:
         default = question_answerer_function(

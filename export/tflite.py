@@ -40,7 +40,6 @@ writes `<output_dir>/<task>_<quantization>.tflite` (and
 `export.verify` (`verification.json`, `verification.md`).
 """
 
-import json
 import os
 import tempfile
 

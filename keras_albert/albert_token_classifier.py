@@ -1,8 +1,34 @@
 """Per-token classification (NER, POS tagging) over ALBERT."""
 
 import keras
+from keras import ops
 
 from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.token_labels import IGNORE_LABEL
+
+
+@keras.saving.register_keras_serializable(package="keras_albert")
+class TokenAccuracy(keras.metrics.Mean):
+    """Accuracy over the positions whose label is not `ignore_class`.
+
+    Keras' `SparseCategoricalAccuracy` has no `ignore_class`, so it would
+    count padding and non-first word pieces (label -1) as errors.
+    """
+
+    def __init__(self, ignore_class=IGNORE_LABEL, name="accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.ignore_class = ignore_class
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        counted = ops.cast(ops.not_equal(y_true, self.ignore_class), self.dtype)
+        if sample_weight is not None:
+            counted = counted * ops.cast(sample_weight, self.dtype)
+        correct = ops.cast(ops.equal(y_true, ops.cast(ops.argmax(y_pred, axis=-1), "int32")), self.dtype)
+        super().update_state(correct, sample_weight=counted)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_class": self.ignore_class}
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -11,8 +37,9 @@ class AlbertTokenClassifier(AlbertTask):
 
     As HuggingFace `AlbertForTokenClassification`. Labels are per sub-word
     token; positions that should not count (padding, `[CLS]`/`[SEP]`, the
-    non-first pieces of a word) are given `sample_weight` 0 by the data
-    pipeline (`keras_albert.token_labels`).
+    non-first pieces of a word) carry the label `IGNORE_LABEL` (-1), which
+    the default loss and accuracy leave out (`keras_albert.token_labels`
+    builds such labels from word-level tags).
 
     Args:
         backbone: `keras_albert.AlbertBackbone`.
@@ -25,7 +52,7 @@ class AlbertTokenClassifier(AlbertTask):
     Example:
     ```python
     tagger = keras_albert.AlbertTokenClassifier(backbone, num_classes=13)
-    tagger.fit(features, tag_ids, sample_weight=first_piece_mask)
+    tagger.fit(features, tag_ids)  # [batch, seq_len]; -1 where not counted
     ```
     """
 
@@ -53,13 +80,14 @@ class AlbertTokenClassifier(AlbertTask):
         self.dropout = dropout
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Defaults: AdamW(5e-5), token cross-entropy on logits, accuracy."""
+        """Defaults: AdamW(5e-5), token cross-entropy and accuracy, both
+        leaving out the positions labelled `IGNORE_LABEL`."""
         if optimizer == "auto":
             optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
         if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_LABEL)
         if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy()]
+            metrics = [TokenAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def get_config(self):

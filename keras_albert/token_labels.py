@@ -48,7 +48,8 @@ _SCHEME_PREFIXES = {"IOB1": ("B", "I"), "IOB2": ("B", "I"), "BIOES": ("B", "I", 
 OUTSIDE_TAG = "O"
 # Label of positions that carry no word tag; the loss ignores it.
 IGNORE_LABEL = -1
-LABELS_FILENAME = "labels.json"
+# Every task preset keeps its label names here (the classifiers too).
+LABELS_FILENAME = "task_metadata.json"
 
 
 class EntitySpan(NamedTuple):
@@ -165,22 +166,38 @@ def label_list_from_tags(tag_sequences):
 
 
 def save_label_list(directory, labels, scheme):
-    """Writes `labels.json` (`{"labels": [...], "tag_scheme": ...}`) so that
-    prediction and serving map class ids back to tags."""
+    """Adds `"labels"` (tags in class-id order) and `"tag_scheme"` to the
+    preset's `task_metadata.json`, so that prediction and serving map class
+    ids back to tags. Other fields of the file are kept."""
     _check_scheme(scheme)
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, LABELS_FILENAME), "w", encoding="utf-8") as file:
-        json.dump({"labels": list(labels), "tag_scheme": scheme}, file, indent=2)
-
-
-def load_label_list(directory):
-    """Reads `labels.json` from `directory`; returns `(labels, scheme)`."""
     path = os.path.join(directory, LABELS_FILENAME)
-    if not os.path.exists(path):
-        raise ValueError(f"{path} not found: the label list is saved by tasks/run_ner.py --do_train")
-    with open(path, encoding="utf-8") as file:
-        content = json.load(file)
-    if not isinstance(content.get("labels"), list) or content.get("tag_scheme") not in TAG_SCHEMES:
+    content = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as file:
+            content = json.load(file)
+    content.update(labels=list(labels), tag_scheme=scheme)
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(content, file, indent=2, sort_keys=True)
+
+
+def load_label_list(directory, required=True):
+    """Reads the tags and tag scheme from `directory`'s `task_metadata.json`.
+
+    Returns:
+        `(labels, scheme)`; `None` when `required` is False and the
+        directory holds no tag list (e.g. it is not a token classifier's).
+    """
+    path = os.path.join(directory, LABELS_FILENAME)
+    content = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as file:
+            content = json.load(file)
+    if "tag_scheme" not in content:
+        if not required:
+            return None
+        raise ValueError(f"{path} holds no tag list: it is written by tasks/run_ner.py --do_train.")
+    if not isinstance(content.get("labels"), list) or content["tag_scheme"] not in TAG_SCHEMES:
         raise ValueError(f"{path}: expected {{'labels': [str, ...], 'tag_scheme': one of {TAG_SCHEMES}}}")
     return content["labels"], content["tag_scheme"]
 

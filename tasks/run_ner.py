@@ -11,7 +11,7 @@ is dropped or counted twice (`keras_albert.token_labels`).
 
 Writes to --output_dir:
   - the fine-tuned `AlbertTokenClassifier` as a preset with its tokenizer,
-    and `labels.json` (tags in class-id order and the tag scheme; read it
+    and `task_metadata.json` (tags in class-id order and the tag scheme; read it
     with `keras_albert.token_labels.load_label_list`);
     `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: entity-level micro `precision`, `recall`, `f1`
@@ -42,7 +42,6 @@ capitals are most of what such a model can learn about names; ~5 minutes on
 
 import os
 
-import keras
 import numpy as np
 from absl import app, flags, logging
 from seqeval.metrics import accuracy_score, classification_report
@@ -194,9 +193,9 @@ def _labels_and_scheme():
         scheme = FLAGS.tag_scheme or "IOB2"
         sentences = _read(FLAGS.train_file, "train_file", scheme, FLAGS.max_train_examples)
         labels = token_labels.label_list_from_tags(sentence.tags for sentence in sentences)
-        preset_labels = FLAGS.preset and os.path.isfile(os.path.join(FLAGS.preset, token_labels.LABELS_FILENAME))
-        if preset_labels and not FLAGS.init_checkpoint:
-            saved, _ = token_labels.load_label_list(FLAGS.preset)
+        saved = FLAGS.preset and token_labels.load_label_list(FLAGS.preset, required=False)
+        if saved and not FLAGS.init_checkpoint:
+            saved, _ = saved
             if saved != labels:
                 raise ValueError(
                     f"--preset={FLAGS.preset} was trained on the labels {saved}, --train_file has "
@@ -204,7 +203,7 @@ def _labels_and_scheme():
                 )
         return labels, scheme, sentences
     if not FLAGS.preset or not os.path.isdir(FLAGS.preset):
-        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds labels.json).")
+        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_metadata.json).")
     labels, scheme = token_labels.load_label_list(FLAGS.preset)
     if FLAGS.tag_scheme and FLAGS.tag_scheme != scheme:
         raise ValueError(f"--tag_scheme={FLAGS.tag_scheme}, but --preset={FLAGS.preset} was trained on {scheme} tags.")
@@ -248,10 +247,9 @@ def main(argv):
             label_padding_value=token_labels.IGNORE_LABEL,
         )
         steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
-        # Labels off words' first pieces are IGNORE_LABEL: the loss averages
-        # over words only. Entity F1 is measured by --do_eval.
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=token_labels.IGNORE_LABEL)
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy, loss=loss, metrics=[])
+        # The head's default loss and accuracy leave out IGNORE_LABEL (off
+        # words' first pieces): they average over words. Entity F1 is --do_eval's.
+        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
         common.save_trained_model(model, FLAGS.output_dir, tokenizer)
         token_labels.save_label_list(FLAGS.output_dir, labels, scheme)
 

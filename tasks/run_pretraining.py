@@ -147,17 +147,6 @@ def distributed_dataset(strategy, files, batch_size, first_step, metadata):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def tensorboard_callbacks():
-    """TensorBoard logs in <output_dir>/logs where the `tensorboard` package
-    is installed (TensorFlow 2.21 no longer pulls it in)."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        logging.warning("No TensorBoard logs: `pip install tensorboard` to get them.")
-        return []
-    return [keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps)]
-
-
 def train(model, strategy, files, metadata, is_chief):
     """`fit` in epochs of --save_checkpoints_steps, resuming where a
     previous run stopped. Returns the history of this run's epochs.
@@ -181,7 +170,7 @@ def train(model, strategy, files, metadata, is_chief):
         logging.info("Resuming at step %d of %d.", step, total)
     callbacks = [checkpoint]
     if is_chief:
-        callbacks.extend(tensorboard_callbacks())
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps))
     history = {}
     # Whole epochs, then the remainder as one shorter epoch.
     full_epochs = total // interval

@@ -200,7 +200,8 @@ def find_best_thresh(predictions, scores, na_probs, qid_to_has_ans):
     their predicted answer in increasing `na_probs` order; the best running
     total and the `na_probs` value where it is reached are returned. For the
     search to be meaningful `predictions` holds each question's best
-    non-empty answer.
+    non-empty answer. Questions with equal `na_probs` switch together, so
+    the score returned is the one `na_prob_thresh=threshold` gives.
 
     Args:
         predictions: dict question id -> answer text.
@@ -213,16 +214,20 @@ def find_best_thresh(predictions, scores, na_probs, qid_to_has_ans):
     """
     num_no_answer = sum(1 for has_answer in qid_to_has_ans.values() if not has_answer)
     current = best = num_no_answer
-    best_thresh = 0.0
-    # Stable sort over the file's question order, as the official script.
-    for qid in sorted(na_probs, key=lambda k: na_probs[k]):
-        if qid not in scores:
-            continue
+    ordered = sorted((qid for qid in na_probs if qid in scores), key=lambda k: na_probs[k])
+    # "All unanswerable" needs a threshold below every `na_probs`: the
+    # official 0.0 where that is one, else one below the lowest.
+    best_thresh = min(0.0, na_probs[ordered[0]] - 1.0) if ordered else 0.0
+    for position, qid in enumerate(ordered):
         if qid_to_has_ans[qid]:
             current += scores[qid]
         elif predictions[qid]:
             current -= 1
-        if current > best:
+        # The official script may stop inside a run of equal `na_probs`, a
+        # score no threshold gives (all of them switch at once): only the end
+        # of a run is a candidate, so predicting at `best_thresh` scores `best`.
+        run_continues = position + 1 < len(ordered) and na_probs[ordered[position + 1]] == na_probs[qid]
+        if current > best and not run_continues:
             best = current
             best_thresh = na_probs[qid]
     return 100.0 * best / len(scores), best_thresh

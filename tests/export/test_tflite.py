@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SEQUENCE_LENGTH, json_lines, run_python, sharpen_head, tiny_backbone
+from conftest import SEQUENCE_LENGTH, json_lines, run_python, tiny_backbone
 
 from export.tflite import QUANTIZATIONS, convert_to_tflite
 from export.verify import load_interpreter, run_tflite

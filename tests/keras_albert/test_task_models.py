@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_albert
 from keras_albert import (
     AlbertBackbone,
     AlbertMultipleChoice,

@@ -107,12 +107,12 @@ def test_spans_to_tags_rejects_overlapping_or_out_of_range_spans():
         spans_to_tags([("PER", 3, 5)], 5)
 
 
-def test_label_list_is_sorted_and_round_trips_through_labels_json(tmp_path):
+def test_label_list_is_sorted_and_round_trips_through_task_metadata(tmp_path):
     labels = label_list_from_tags([["O", "B-person"], ["I-person", "O", "B-group"]])
     assert labels == ["B-group", "B-person", "I-person", "O"]
     save_label_list(tmp_path, labels, "IOB2")
     assert load_label_list(tmp_path) == (labels, "IOB2")
-    with pytest.raises(ValueError, match="labels.json not found"):
+    with pytest.raises(ValueError, match="holds no tag list"):
         load_label_list(tmp_path / "missing")
 
 

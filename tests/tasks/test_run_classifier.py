@@ -70,7 +70,7 @@ def test_mrpc_writes_a_glue_submission_and_its_preset_reproduces_the_evaluation(
     tmp_path, shared_data_dir, spm_model_path, albert_config_file
 ):
     output_dir = tmp_path / "mrpc"
-    common_args = [f"--task_name=mrpc", f"--data_dir={shared_data_dir / 'glue_mrpc'}", "--max_eval_examples=24"]
+    common_args = ["--task_name=mrpc", f"--data_dir={shared_data_dir / 'glue_mrpc'}", "--max_eval_examples=24"]
     run(
         *common_args, f"--spm_model_file={spm_model_path}", f"--albert_config_file={albert_config_file}",
         f"--output_dir={output_dir}", "--do_train", "--do_eval", "--do_predict",

@@ -138,7 +138,7 @@ def test_training_from_scratch_learns_the_entities_and_writes_every_output(train
     results = json.loads((output_dir / "eval_results.json").read_text())
     assert results["f1"] > 0.5, results  # The majority baseline (all O) scores 0.
     assert results["num_split_sentences"] == 1 and results["num_windows"] > results["num_sentences"]
-    assert json.loads((output_dir / "labels.json").read_text()) == {
+    assert json.loads((output_dir / "task_metadata.json").read_text()) == {
         "labels": ["B-location", "B-person", "I-location", "I-person", "O"],
         "tag_scheme": "IOB2",
     }

@@ -122,6 +122,27 @@ def test_find_best_thresh_keeps_everything_null_when_no_answer_helps():
     assert (best, thresh) == (50.0, 0.0)
 
 
+def test_find_best_thresh_returns_a_score_its_threshold_gives_when_null_odds_tie():
+    gold = {"h1": ["France"], "n1": [], "h2": ["Rollo"]}
+    predictions = {"h1": "France", "n1": "Paris", "h2": "Rollo"}
+    # h1 and n1 tie: answering h1 alone (3/3) is no threshold's outcome.
+    na_probs = {"h1": 1.0, "n1": 1.0, "h2": 2.0}
+    scores = {"h1": 1.0, "n1": 0.0, "h2": 1.0}
+    best, thresh = find_best_thresh(predictions, scores, na_probs, {q: bool(g) for q, g in gold.items()})
+    assert (best, thresh) == (pytest.approx(200 / 3), 2.0)
+    at_thresh = evaluate_v2(gold, predictions, na_probs=na_probs, na_prob_thresh=thresh)
+    assert at_thresh["exact"] == pytest.approx(best)
+
+
+def test_find_best_thresh_for_all_null_lies_below_negative_null_odds():
+    gold = {"n1": [], "h1": ["Rollo"]}
+    predictions = {"n1": "Paris", "h1": "Seine"}
+    na_probs = {"n1": -2.0, "h1": -1.0}
+    best, thresh = find_best_thresh(predictions, {"n1": 0, "h1": 0}, na_probs, {"n1": False, "h1": True})
+    assert (best, thresh) == (50.0, -3.0)
+    assert evaluate_v2(gold, predictions, na_probs=na_probs, na_prob_thresh=thresh)["exact"] == 50.0
+
+
 def test_gold_answers_from_dataset_reads_every_question_of_a_squad_file():
     dataset = [
         {"paragraphs": [{"context": "c", "qas": [{"id": "a", "answers": [{"text": "x"}]}, {"id": "b", "answers": []}]}]}

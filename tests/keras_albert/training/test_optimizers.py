@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_albert
-from keras_albert.training import AdamW, Lamb, WarmupPolynomialDecay, create_optimizer
+from keras_albert.training import Lamb, WarmupPolynomialDecay, create_optimizer
 
 TINY = dict(
     vocabulary_size=60, num_layers=2, num_heads=2, embedding_dim=8, hidden_dim=16,
