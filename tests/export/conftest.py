@@ -56,6 +56,20 @@ def text_classifier(albert_tokenizer, sst2_dev_sentences):
     return model
 
 
+@pytest.fixture
+def classifier_preset(text_classifier, albert_tokenizer, tmp_path):
+    """The tiny classifier saved as a task preset with its preprocessor."""
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    preset = tmp_path / "preset"
+    text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
+    try:
+        text_classifier.save_to_preset(str(preset))
+    finally:
+        text_classifier.preprocessor = None  # The session fixture stays preprocessor-free.
+    return preset
+
+
 @pytest.fixture(scope="session")
 def classifier_model_base(text_classifier, albert_tokenizer, tmp_path_factory):
     """`<model_base>` holding version 1 of the exported tiny classifier."""

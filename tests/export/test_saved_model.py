@@ -229,15 +229,8 @@ def test_embeddings_export_equals_the_backbone(albert_tokenizer, sst2_dev_senten
 
 
 @pytest.mark.heavy
-def test_command_line_exports_a_task_preset_with_its_label_names(text_classifier, albert_tokenizer, tmp_path):
-    from keras_albert.albert_preprocessor import AlbertPreprocessor
-
-    preset = tmp_path / "preset"
-    text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
-    try:
-        text_classifier.save_to_preset(str(preset))
-    finally:
-        text_classifier.preprocessor = None
+def test_command_line_exports_a_task_preset_with_its_label_names(classifier_preset, tmp_path):
+    preset = classifier_preset
     (preset / "task_metadata.json").write_text(json.dumps({"task_name": "sst-2", "labels": ["0", "1"]}))
     stdout = run_python(None, "-m", "export.saved_model", f"--preset={preset}", f"--model_base={tmp_path / 'base'}")
     version_dir = stdout.strip().splitlines()[-1]

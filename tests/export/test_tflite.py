@@ -101,13 +101,8 @@ def test_quantized_classifier_is_finite_close_to_keras_and_smaller(text_classifi
 
 
 @pytest.mark.heavy
-def test_command_line_converts_verifies_and_writes_the_table(text_classifier, albert_tokenizer, shared_data_dir, tmp_path):
-    preset = tmp_path / "preset"
-    text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
-    try:
-        text_classifier.save_to_preset(str(preset))
-    finally:
-        text_classifier.preprocessor = None
+def test_command_line_converts_verifies_and_writes_the_table(classifier_preset, shared_data_dir, tmp_path):
+    preset = classifier_preset
     output_dir = tmp_path / "tflite"
     run_python(
         None, "-m", "export.tflite", f"--preset={preset}", f"--output_dir={output_dir}",
