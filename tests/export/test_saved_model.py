@@ -108,6 +108,42 @@ def test_fresh_process_with_only_tensorflow_and_tensorflow_text_serves_it(
 
 
 @pytest.mark.heavy
+@pytest.mark.parametrize("task", ["token_classifier", "question_answerer", "embeddings"])
+def test_every_task_model_served_in_a_fresh_process_equals_keras(albert_tokenizer, sst2_dev_sentences, tmp_path, task):
+    import keras_albert
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+
+    backbone = tiny_backbone(albert_tokenizer, seed=5)
+    model, options = {
+        "token_classifier": lambda: (
+            keras_albert.AlbertTokenClassifier(backbone, num_classes=3), {"label_names": ["B-x", "I-x", "O"]}
+        ),
+        "question_answerer": lambda: (
+            keras_albert.AlbertQuestionAnswerer(backbone), {"max_query_length": 16, "doc_stride": 24}
+        ),
+        "embeddings": lambda: (backbone, {}),
+    }[task]()
+    path = export_saved_model(model, albert_tokenizer, str(tmp_path / "base"), sequence_length=SEQUENCE_LENGTH, **options)
+    packed = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sst2_dev_sentences[:50]))
+    features = {name: np.asarray(value) for name, value in packed.items()}
+    np.savez(tmp_path / "features.npz", **features)
+    code = (
+        "import sys, numpy as np, tensorflow as tf, tensorflow_text\n"
+        "f = tf.saved_model.load(sys.argv[1]).signatures['token_ids']\n"
+        "features = {k: tf.constant(v) for k, v in np.load(sys.argv[2]).items()}\n"
+        "np.savez(sys.argv[3], **{k: v.numpy() for k, v in f(**features).items()})\n"
+    )
+    run_python(code, path, str(tmp_path / "features.npz"), str(tmp_path / "outputs.npz"), cwd=tmp_path)
+    served = dict(np.load(tmp_path / "outputs.npz"))
+    expected = model.predict(features, verbose=0)
+    expected = expected if isinstance(expected, dict) else {"logits": expected}
+    assert set(expected) <= set(served)
+    for name, value in expected.items():
+        assert np.all(np.isfinite(served[name])), name
+        np.testing.assert_allclose(served[name], value, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.heavy
 def test_saved_model_cli_shows_the_string_and_token_id_signatures(classifier_model_base):
     import subprocess
     import sys
