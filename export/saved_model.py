@@ -43,6 +43,7 @@ from absl import app, flags
 import keras_albert
 from export import serving_signatures, warmup
 from keras_albert import token_labels
+from keras_albert.albert_task import read_task_metadata
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
 SPM_ASSET_NAME = "spiece.model"
@@ -204,22 +205,19 @@ def load_task_preset(preset, task=None):
     if tokenizer is None:
         tokenizer = AlbertTokenizer.from_preset(preset)
     options = {}
-    labels = read_label_names(preset)
     if class_name == "AlbertTokenClassifier":
         options["label_names"], _ = token_labels.load_label_list(preset)  # Checks the tag scheme too.
-    elif class_name == "AlbertTextClassifier" and labels:
-        options["label_names"] = labels
+    elif class_name == "AlbertTextClassifier":
+        labels = read_label_names(preset)
+        if labels:
+            options["label_names"] = labels
     return model, tokenizer, options
 
 
 def read_label_names(preset):
     """The label names in class-id order from a task preset's
     `task_metadata.json`, as strings; None without them."""
-    path = os.path.join(preset, token_labels.LABELS_FILENAME)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as file:
-        labels = json.load(file).get("labels")
+    labels = read_task_metadata(preset).get("labels")
     return [str(label) for label in labels] if labels else None
 
 

@@ -43,13 +43,13 @@ from typing import NamedTuple
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
+from keras_albert.albert_task import TASK_METADATA_FILENAME, read_task_metadata
+
 TAG_SCHEMES = ("IOB1", "IOB2", "BIOES")
 _SCHEME_PREFIXES = {"IOB1": ("B", "I"), "IOB2": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
 OUTSIDE_TAG = "O"
 # Label of positions that carry no word tag; the loss ignores it.
 IGNORE_LABEL = -1
-# Every task preset keeps its label names here (the classifiers too).
-LABELS_FILENAME = "task_metadata.json"
 
 
 class EntitySpan(NamedTuple):
@@ -171,13 +171,9 @@ def save_label_list(directory, labels, scheme):
     ids back to tags. Other fields of the file are kept."""
     _check_scheme(scheme)
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, LABELS_FILENAME)
-    content = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as file:
-            content = json.load(file)
+    content = read_task_metadata(directory)
     content.update(labels=list(labels), tag_scheme=scheme)
-    with open(path, "w", encoding="utf-8") as file:
+    with open(os.path.join(directory, TASK_METADATA_FILENAME), "w", encoding="utf-8") as file:
         json.dump(content, file, indent=2, sort_keys=True)
 
 
@@ -188,11 +184,8 @@ def load_label_list(directory, required=True):
         `(labels, scheme)`; `None` when `required` is False and the
         directory holds no tag list (e.g. it is not a token classifier's).
     """
-    path = os.path.join(directory, LABELS_FILENAME)
-    content = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as file:
-            content = json.load(file)
+    path = os.path.join(directory, TASK_METADATA_FILENAME)
+    content = read_task_metadata(directory)
     if "tag_scheme" not in content:
         if not required:
             return None

@@ -39,6 +39,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
+from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -611,7 +612,7 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
         finally:
             model.preprocessor = None
     if metadata is not None:
-        write_json(os.path.join(output_dir, "task_metadata.json"), metadata)
+        write_json(os.path.join(output_dir, TASK_METADATA_FILENAME), metadata)
     logging.info("Saved the trained model as a preset in %s", output_dir)
 
 

@@ -193,14 +193,14 @@ def _labels_and_scheme():
         scheme = FLAGS.tag_scheme or "IOB2"
         sentences = _read(FLAGS.train_file, "train_file", scheme, FLAGS.max_train_examples)
         labels = token_labels.label_list_from_tags(sentence.tags for sentence in sentences)
-        saved = FLAGS.preset and token_labels.load_label_list(FLAGS.preset, required=False)
-        if saved and not FLAGS.init_checkpoint:
-            saved, _ = saved
-            if saved != labels:
-                raise ValueError(
-                    f"--preset={FLAGS.preset} was trained on the labels {saved}, --train_file has "
-                    f"{labels}. To train a new head on its backbone pass --init_checkpoint={FLAGS.preset}."
-                )
+        saved = None
+        if FLAGS.preset and not FLAGS.init_checkpoint:
+            saved = token_labels.load_label_list(FLAGS.preset, required=False)
+        if saved and saved[0] != labels:
+            raise ValueError(
+                f"--preset={FLAGS.preset} was trained on the labels {saved[0]}, --train_file has "
+                f"{labels}. To train a new head on its backbone pass --init_checkpoint={FLAGS.preset}."
+            )
         return labels, scheme, sentences
     if not FLAGS.preset or not os.path.isdir(FLAGS.preset):
         raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_metadata.json).")

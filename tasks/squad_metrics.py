@@ -217,7 +217,8 @@ def find_best_thresh(predictions, scores, na_probs, qid_to_has_ans):
     ordered = sorted((qid for qid in na_probs if qid in scores), key=lambda k: na_probs[k])
     # "All unanswerable" needs a threshold below every `na_probs`: the
     # official 0.0 where that is one, else one below the lowest.
-    best_thresh = min(0.0, na_probs[ordered[0]] - 1.0) if ordered else 0.0
+    lowest = na_probs[ordered[0]] if ordered else 1.0
+    best_thresh = 0.0 if lowest > 0.0 else lowest - 1.0
     for position, qid in enumerate(ordered):
         if qid_to_has_ans[qid]:
             current += scores[qid]

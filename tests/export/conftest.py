@@ -133,6 +133,15 @@ def word_splitter_model_base(tmp_path_factory):
     return model_base
 
 
+def assert_outputs_match(outputs, expected, atol):
+    """Finite `outputs` equal to Keras' (`predict`'s dict or bare logits)."""
+    expected = expected if isinstance(expected, dict) else {"logits": expected}
+    assert set(outputs) == set(expected)
+    for name, value in expected.items():
+        assert np.all(np.isfinite(outputs[name])), name
+        np.testing.assert_allclose(outputs[name], value, atol=atol, err_msg=name)
+
+
 def run_python(code, *args, cwd=None, stdin=None, timeout=600):
     """Runs Python in a fresh process (the repository importable); returns stdout."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")

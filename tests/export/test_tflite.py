@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SEQUENCE_LENGTH, json_lines, run_python, tiny_backbone
+from conftest import SEQUENCE_LENGTH, assert_outputs_match, json_lines, run_python, tiny_backbone
 
 from export.tflite import QUANTIZATIONS, convert_to_tflite
 from export.verify import load_interpreter, run_tflite
@@ -24,14 +24,6 @@ def texts(sst2_dev_sentences):
 def features(albert_tokenizer, texts):
     packed = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(texts))
     return {name: np.asarray(value) for name, value in packed.items()}
-
-
-def assert_outputs_match(outputs, expected, atol):
-    expected = expected if isinstance(expected, dict) else {"logits": expected}
-    assert set(outputs) == set(expected)
-    for name, value in expected.items():
-        assert np.all(np.isfinite(outputs[name])), name
-        np.testing.assert_allclose(outputs[name], value, atol=atol, err_msg=name)
 
 
 def test_float32_token_ids_classifier_equals_keras_in_litert(text_classifier, features):

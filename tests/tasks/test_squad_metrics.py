@@ -115,10 +115,12 @@ def test_evaluate_v2_applies_the_no_answer_threshold_and_finds_the_best_one():
     assert results["best_f1"] == pytest.approx(75.0)
 
 
-def test_find_best_thresh_keeps_everything_null_when_no_answer_helps():
+@pytest.mark.parametrize("lowest_null_odds", [0.5, 1.0])
+def test_find_best_thresh_keeps_everything_null_when_no_answer_helps(lowest_null_odds):
     best, thresh = find_best_thresh(
-        {"n1": "x", "h1": "y"}, {"n1": 0, "h1": 0}, {"n1": 1.0, "h1": 2.0}, {"n1": False, "h1": True}
+        {"n1": "x", "h1": "y"}, {"n1": 0, "h1": 0}, {"n1": lowest_null_odds, "h1": 2.0}, {"n1": False, "h1": True}
     )
+    # The official 0.0: below every null odds, so everything stays null.
     assert (best, thresh) == (50.0, 0.0)
 
 
