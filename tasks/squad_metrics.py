@@ -102,6 +102,7 @@ def evaluate_v1(gold_answers, predictions):
     # {'exact_match': 100.0, 'f1': 100.0}
     ```
     """
+    _check_has_questions(gold_answers)
     unanswerable = [qid for qid, golds in gold_answers.items() if not golds]
     if unanswerable:
         raise ValueError(
@@ -146,6 +147,7 @@ def evaluate_v2(gold_answers, predictions, na_probs=None, na_prob_thresh=1.0):
     # {'exact': 100.0, 'f1': 100.0, 'total': 2, 'HasAns_exact': 100.0, ...}
     ```
     """
+    _check_has_questions(gold_answers)
     for name, scores in (("predictions", predictions), ("na_probs", na_probs or gold_answers)):
         missing = [qid for qid in gold_answers if qid not in scores]
         if missing:
@@ -175,6 +177,11 @@ def evaluate_v2(gold_answers, predictions, na_probs=None, na_prob_thresh=1.0):
             results[f"best_{name}"] = best
             results[f"best_{name}_thresh"] = thresh
     return results
+
+
+def _check_has_questions(gold_answers):
+    if not gold_answers:
+        raise ValueError("`gold_answers` is empty: there are no questions to evaluate.")
 
 
 def _apply_no_answer_threshold(scores, na_probs, qid_to_has_ans, na_prob_thresh):

@@ -145,6 +145,12 @@ def test_find_best_thresh_for_all_null_lies_below_negative_null_odds():
     assert evaluate_v2(gold, predictions, na_probs=na_probs, na_prob_thresh=thresh)["exact"] == 50.0
 
 
+@pytest.mark.parametrize("evaluate", [evaluate_v1, evaluate_v2])
+def test_evaluating_no_questions_is_a_clear_error(evaluate):
+    with pytest.raises(ValueError, match="no questions to evaluate"):
+        evaluate({}, {})
+
+
 def test_gold_answers_from_dataset_reads_every_question_of_a_squad_file():
     dataset = [
         {"paragraphs": [{"context": "c", "qas": [{"id": "a", "answers": [{"text": "x"}]}, {"id": "b", "answers": []}]}]}
