@@ -33,8 +33,9 @@ SCENARIO_IMPLEMENTATIONS = {
     "latency": ("ours", "hf_torch", "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8"),
     "sst2_epoch": ("ours_bucketed", "ours_padded"),
     "squad_infer": ("ours_bucketed", "ours_padded"),
+    "ffn_matmul": ("tflite_float32", "tflite_dynamic_range", "tflite_int8"),
 }
-REAL_TEXT_SCENARIOS = ("latency", "sst2_epoch", "squad_infer")
+REAL_TEXT_SCENARIOS = ("latency", "sst2_epoch", "squad_infer", "ffn_matmul")
 # SST-2 train sentences the int8 TFLite model is calibrated on.
 NUM_CALIBRATION_SENTENCES = 100
 
@@ -161,7 +162,7 @@ def prepare_data(args, shapes, scenarios, data_dir):
         path = os.path.join(data_dir, "squad.npz")
         workloads.save_arrays(path, workloads.pack_ragged(features))
         files["squad_infer"] = path
-    if "latency" in scenarios:
+    if {"latency", "ffn_matmul"} & set(scenarios):
         texts, _ = workloads.sst2_dev_sentences(shapes.latency_repeats)
         sentences = _encode(tokenizer, [texts], shapes.sst2_max_length)
         calibration_texts, _ = workloads.sst2_sentences(NUM_CALIBRATION_SENTENCES)
@@ -170,7 +171,7 @@ def prepare_data(args, shapes, scenarios, data_dir):
         arrays = workloads.pack_ragged(sentences)
         arrays.update({f"calibration_{k}": v for k, v in workloads.pack_ragged(calibration).items()})
         workloads.save_arrays(path, arrays, {"texts": texts, "spm_model_file": spm_model_file})
-        files["latency"] = path
+        files["latency"] = files["ffn_matmul"] = path
     return files, vocabulary_size
 
 
@@ -235,7 +236,7 @@ def main(argv=None):
             "size": args.size,
             "model_config": config,
             "shapes": dataclasses.asdict(shapes),
-            "repeats": shapes.latency_repeats if scenario == "latency" else args.repeats,
+            "repeats": shapes.latency_repeats if scenario in ("latency", "ffn_matmul") else args.repeats,
             "jit_compile": args.real_data_xla,
             "data_file": files[scenario],
             "work_dir": os.path.join(args.output_dir, "work"),
@@ -311,6 +312,9 @@ def _notes(args, shapes, config):
         "epoch ('compile' column).",
         f"SQuAD: windows of the first {shapes.squad_examples} questions of SQuAD v1.1 dev part A "
         f"(max length {shapes.squad_max_length}, stride 128), batch {shapes.squad_batch_size}.",
+        f"Latency: the first {shapes.latency_repeats} SST-2 dev sentences, each at its own length; "
+        "per sentence the median of 5 calls, averaged over the sentences. TFLite runs with one "
+        "interpreter thread per core.",
         "Each row runs in its own subprocess, one at a time; peak RSS includes the framework.",
         f"XLA for the real-data scenarios: {args.real_data_xla}.",
     ]

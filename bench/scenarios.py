@@ -225,16 +225,26 @@ def squad_infer(job):
 # === Single-sentence latency ===
 
 
-def _median_latency_ms(call, examples, warmup=3):
-    """Median milliseconds of `call(example)`, one example per call."""
+def _latency_ms(call, examples, calls_per_example=5, warmup=3):
+    """Mean over `examples` of the median milliseconds of `call(example)`.
+
+    Sentences differ in length, so one call each would make the reported
+    number depend on which sentence landed in the middle and on one noisy
+    call; the per-sentence median of several calls, averaged, is the time
+    to serve the sentences once each. Returns (mean ms, per-example
+    median seconds).
+    """
     for example in examples[:warmup]:
         call(example)
-    times = []
+    medians = []
     for example in examples:
-        start = time.perf_counter()
-        call(example)
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times)), times
+        times = []
+        for _ in range(calls_per_example):
+            start = time.perf_counter()
+            call(example)
+            times.append(time.perf_counter() - start)
+        medians.append(float(np.median(times)))
+    return 1000.0 * float(np.mean(medians)), medians
 
 
 def _latency_result(job, implementation, latency_ms, times, first_call_s, **extra):
@@ -243,7 +253,7 @@ def _latency_result(job, implementation, latency_ms, times, first_call_s, **extr
         latency_ms,
         "ms/sentence",
         False,
-        {"first_call_s": first_call_s, "median_s": latency_ms / 1000.0, "times_s": times},
+        {"first_call_s": first_call_s, "mean_s": latency_ms / 1000.0, "times_s": times},
         **extra,
     )
     result["implementation"] = implementation
@@ -251,7 +261,7 @@ def _latency_result(job, implementation, latency_ms, times, first_call_s, **extr
 
 
 def latency(job):
-    """Single-sentence latency over the first N SST-2 dev sentences.
+    """Mean single-sentence latency over the first N SST-2 dev sentences.
 
     Each call gets one sentence's token ids at its own length (no
     padding), tokenized beforehand, except `savedmodel_text`, which sends
@@ -280,7 +290,7 @@ def latency(job):
         start = time.perf_counter()
         runner.predict(examples[0])
         first_call_s = time.perf_counter() - start
-        latency_ms, times = _median_latency_ms(runner.predict, examples)
+        latency_ms, times = _latency_ms(runner.predict, examples)
         return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
 
     keras.utils.set_random_seed(0)
@@ -290,7 +300,7 @@ def latency(job):
         start = time.perf_counter()
         runner.predict(examples[0])
         first_call_s = time.perf_counter() - start
-        latency_ms, times = _median_latency_ms(runner.predict, examples)
+        latency_ms, times = _latency_ms(runner.predict, examples)
         return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
 
     from keras_albert.albert_tokenizer import AlbertTokenizer
@@ -310,11 +320,11 @@ def latency(job):
         export_s = time.perf_counter() - start
         token_ids = loaded.signatures["token_ids"]
         text_in = loaded.signatures["serving_default"]
-        ids_ms, ids_times = _median_latency_ms(
+        ids_ms, ids_times = _latency_ms(
             lambda e: token_ids(**{k: tf.constant(v) for k, v in e.items()}), examples
         )
         texts = [tf.constant([text]) for text in metadata["texts"]]
-        text_ms, text_times = _median_latency_ms(lambda t: text_in(text=t), texts)
+        text_ms, text_times = _latency_ms(lambda t: text_in(text=t), texts)
         return [
             _latency_result(job, "savedmodel", ids_ms, ids_times, export_s, **extra),
             _latency_result(
@@ -343,10 +353,55 @@ def latency(job):
     )
     interpreter = verify.load_interpreter(flatbuffer, num_threads=os.cpu_count())
     convert_s = time.perf_counter() - start
-    latency_ms, times = _median_latency_ms(lambda e: verify.run_tflite(interpreter, e), examples)
+    latency_ms, times = _latency_ms(lambda e: verify.run_tflite(interpreter, e), examples)
     return _latency_result(
         job, implementation, latency_ms, times, convert_s,
         model_bytes=len(flatbuffer), note=f"{len(flatbuffer) / 2**20:.0f} MiB flatbuffer", **extra,
+    )
+
+
+def ffn_matmul(job):
+    """The feed-forward matmuls alone in TFLite: the int8 kernel ceiling.
+
+    ALBERT's FLOPs are mostly its dense layers, so the int8 / float32 ratio
+    of one `hidden -> intermediate -> hidden` pair bounds what full-integer
+    quantization can gain on the whole model on this CPU's TFLite kernels.
+    Inputs are `[1, mean SST-2 dev length, hidden]` standard-normal
+    activations (what LayerNorm emits); same converter options
+    (`export.tflite.configure_quantization`), interpreter and thread count
+    as the `latency` TFLite rows.
+    """
+    import keras
+    import tensorflow as tf
+
+    from export import tflite, verify
+
+    arrays, _ = workloads.load_arrays(job["data_file"])
+    length = max(int(round(float(np.mean(arrays["lengths"])))), 1)
+    hidden, intermediate = job["model_config"]["hidden_dim"], job["model_config"]["intermediate_dim"]
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((length, hidden), batch_size=1)
+    outputs = keras.layers.Dense(hidden)(keras.layers.Dense(intermediate)(inputs))
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    activations = [rng.standard_normal((1, length, hidden), np.float32) for _ in range(job["repeats"])]
+
+    quantization = job["implementation"].removeprefix("tflite_")
+    start = time.perf_counter()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    tflite.configure_quantization(converter, quantization, lambda: ([a] for a in activations[:20]))
+    interpreter = verify.load_interpreter(converter.convert(), num_threads=os.cpu_count())
+    convert_s = time.perf_counter() - start
+    (signature,) = interpreter.get_signature_list()
+    run = interpreter.get_signature_runner(signature)
+    (input_name,) = interpreter.get_signature_list()[signature]["inputs"]
+    milliseconds, times = _latency_ms(lambda a: run(**{input_name: a}), activations)
+    gflop = 2 * 2 * length * hidden * intermediate / 1e9
+    return _result(
+        job, milliseconds, "ms/call", False,
+        {"first_call_s": convert_s, "mean_s": milliseconds / 1000.0, "times_s": times},
+        note=f"1 × {length} × {hidden} → {intermediate} → {hidden}; "
+        f"{gflop / (milliseconds / 1000.0):.0f} GFLOP/s",
     )
 
 
@@ -356,6 +411,7 @@ SCENARIOS = {
     "sst2_epoch": sst2_epoch,
     "squad_infer": squad_infer,
     "latency": latency,
+    "ffn_matmul": ffn_matmul,
 }
 
 

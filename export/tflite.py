@@ -86,6 +86,11 @@ def _string_function(model, tokenizer, sequence_length, text_pair):
     return tf.function(lambda text: run([text]), input_signature=[spec("text")])
 
 
+def _check_quantization(quantization):
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: {quantization!r}")
+
+
 def _representative_dataset(features, num_examples):
     """Calibration batches (one example each) from packed real text."""
 
@@ -135,8 +140,7 @@ def convert_to_tflite(
     open("sst2_int8.tflite", "wb").write(int8_model)
     ```
     """
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}. Received: {quantization!r}")
+    _check_quantization(quantization)
     if quantization == "int8" and representative_features is None:
         raise ValueError("int8 quantization needs `representative_features` (packed real text) to calibrate on.")
     if quantization == "int8" and string_input:
@@ -161,16 +165,29 @@ def convert_to_tflite(
         if string_input:
             # FastSentencepieceTokenize is a TensorFlow Text custom op.
             converter.allow_custom_ops = True
-        if quantization != "float32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
-            converter.representative_dataset = _representative_dataset(
-                representative_features, num_calibration_examples
-            )
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        representative_dataset = None
+        if quantization == "int8":
+            representative_dataset = _representative_dataset(representative_features, num_calibration_examples)
+        configure_quantization(converter, quantization, representative_dataset)
         return converter.convert()
+
+
+def configure_quantization(converter, quantization, representative_dataset=None):
+    """Sets a `tf.lite.TFLiteConverter`'s options for one of `QUANTIZATIONS`.
+
+    `representative_dataset` (for `int8`) is a callable yielding calibration
+    inputs. `int8` is full-integer: every op must have an int8 kernel.
+    """
+    _check_quantization(quantization)
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative_dataset is None:
+            raise ValueError("int8 quantization needs a `representative_dataset` to calibrate on.")
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 
 
 def output_path(output_dir, task, quantization, string_input=False):

@@ -52,6 +52,28 @@ def test_tiny_suite_in_process_writes_json_and_markdown_with_every_row(tmp_path,
     assert "### Targets" in markdown
 
 
+def test_tflite_latency_and_its_matmul_ceiling_are_measured_on_the_same_sentences(tmp_path, spm_model_path):
+    run.main(
+        [
+            "--size=tiny",
+            "--in_process",
+            "--scenarios=latency,ffn_matmul",
+            "--implementations=tflite_float32,tflite_int8",
+            f"--spm_model_file={spm_model_path}",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    rows = {(r["scenario"], r["implementation"]): r for r in _rows(tmp_path)["results"]}
+    assert set(rows) == {(s, i) for s in ("latency", "ffn_matmul") for i in ("tflite_float32", "tflite_int8")}
+    for row in rows.values():
+        assert row["ok"], row
+        assert row["unit"] in ("ms/sentence", "ms/call") and row["value"] > 0
+        assert len(row["times_s"]) == 3  # --latency_repeats of the tiny size
+    length = round(rows[("latency", "tflite_int8")]["mean_length"])
+    assert rows[("ffn_matmul", "tflite_int8")]["note"].startswith(f"1 × {length} × 32 → 64 → 32;")
+    assert "### Feed-forward matmuls alone in TFLite" in (tmp_path / "results.md").read_text()
+
+
 def test_worker_subprocess_reports_its_own_row(tmp_path):
     run.main(
         [

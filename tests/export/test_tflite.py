@@ -2,12 +2,13 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SEQUENCE_LENGTH, assert_outputs_match, json_lines, run_python, tiny_backbone
 
-from export.tflite import QUANTIZATIONS, convert_to_tflite
+from export.tflite import QUANTIZATIONS, configure_quantization, convert_to_tflite
 from export.verify import load_interpreter, run_tflite
 from keras_albert.albert_preprocessor import AlbertPreprocessor
 
@@ -48,6 +49,17 @@ def test_conversion_options_are_checked(text_classifier, albert_tokenizer):
     reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer))
     with pytest.raises(ValueError, match="token_ids"):
         convert_to_tflite(reader, "float32", albert_tokenizer, string_input=True)
+
+
+def test_quantization_options_name_what_is_wrong():
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    with pytest.raises(ValueError, match="`quantization` must be one of"):
+        configure_quantization(converter, "int4")
+    with pytest.raises(ValueError, match="representative_dataset"):
+        configure_quantization(converter, "int8")
+    configure_quantization(converter, "float16")
+    assert converter.optimizations == [tf.lite.Optimize.DEFAULT]
+    assert converter.target_spec.supported_types == [tf.float16]
 
 
 @pytest.mark.heavy
