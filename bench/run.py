@@ -35,7 +35,9 @@ SCENARIO_IMPLEMENTATIONS = {
     "squad_infer": ("ours_bucketed", "ours_padded"),
     "ffn_matmul": ("tflite_float32", "tflite_dynamic_range", "tflite_int8"),
 }
-REAL_TEXT_SCENARIOS = ("latency", "sst2_epoch", "squad_infer", "ffn_matmul")
+# Single-sentence scenarios: they share the SST-2 dev sentences and --latency_repeats.
+SENTENCE_SCENARIOS = ("latency", "ffn_matmul")
+REAL_TEXT_SCENARIOS = ("sst2_epoch", "squad_infer") + SENTENCE_SCENARIOS
 # SST-2 train sentences the int8 TFLite model is calibrated on.
 NUM_CALIBRATION_SENTENCES = 100
 
@@ -162,7 +164,7 @@ def prepare_data(args, shapes, scenarios, data_dir):
         path = os.path.join(data_dir, "squad.npz")
         workloads.save_arrays(path, workloads.pack_ragged(features))
         files["squad_infer"] = path
-    if {"latency", "ffn_matmul"} & set(scenarios):
+    if set(SENTENCE_SCENARIOS) & set(scenarios):
         texts, _ = workloads.sst2_dev_sentences(shapes.latency_repeats)
         sentences = _encode(tokenizer, [texts], shapes.sst2_max_length)
         calibration_texts, _ = workloads.sst2_sentences(NUM_CALIBRATION_SENTENCES)
@@ -171,7 +173,7 @@ def prepare_data(args, shapes, scenarios, data_dir):
         arrays = workloads.pack_ragged(sentences)
         arrays.update({f"calibration_{k}": v for k, v in workloads.pack_ragged(calibration).items()})
         workloads.save_arrays(path, arrays, {"texts": texts, "spm_model_file": spm_model_file})
-        files["latency"] = files["ffn_matmul"] = path
+        files.update(dict.fromkeys(SENTENCE_SCENARIOS, path))
     return files, vocabulary_size
 
 
@@ -236,7 +238,7 @@ def main(argv=None):
             "size": args.size,
             "model_config": config,
             "shapes": dataclasses.asdict(shapes),
-            "repeats": shapes.latency_repeats if scenario in ("latency", "ffn_matmul") else args.repeats,
+            "repeats": shapes.latency_repeats if scenario in SENTENCE_SCENARIOS else args.repeats,
             "jit_compile": args.real_data_xla,
             "data_file": files[scenario],
             "work_dir": os.path.join(args.output_dir, "work"),

@@ -392,9 +392,10 @@ def ffn_matmul(job):
     tflite.configure_quantization(converter, quantization, lambda: ([a] for a in activations[:20]))
     interpreter = verify.load_interpreter(converter.convert(), num_threads=os.cpu_count())
     convert_s = time.perf_counter() - start
-    (signature,) = interpreter.get_signature_list()
+    signatures = interpreter.get_signature_list()
+    (signature,) = signatures
+    (input_name,) = signatures[signature]["inputs"]
     run = interpreter.get_signature_runner(signature)
-    (input_name,) = interpreter.get_signature_list()[signature]["inputs"]
     milliseconds, times = _latency_ms(lambda a: run(**{input_name: a}), activations)
     gflop = 2 * 2 * length * hidden * intermediate / 1e9
     return _result(
