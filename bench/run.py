@@ -89,6 +89,10 @@ def _shapes(args):
     for field in dataclasses.fields(shapes):
         value = getattr(args, field.name)
         if value is not None:
+            # 0 padded steps means the whole padded epoch; every other size counts something.
+            minimum = 0 if field.name == "sst2_padded_steps" else 1
+            if value < minimum:
+                raise ValueError(f"--{field.name} must be at least {minimum}. Received: {value}")
             setattr(shapes, field.name, value)
     return shapes
 

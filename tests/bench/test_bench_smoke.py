@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bench import report, run
 
 
@@ -104,6 +106,13 @@ def test_failed_job_is_reported_in_the_table_not_raised(tmp_path):
     (row,) = _rows(tmp_path)["results"]
     assert not row["ok"] and "max_sequence_length" in row["error"]
     assert "| failed |" in (tmp_path / "results.md").read_text()
+
+
+def test_a_work_size_below_its_minimum_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"--latency_repeats must be at least 1\. Received: 0"):
+        run.main(["--size=tiny", "--scenarios=latency", "--latency_repeats=0"])
+    with pytest.raises(ValueError, match=r"--sst2_padded_steps must be at least 0\. Received: -1"):
+        run.main(["--size=tiny", "--scenarios=sst2_epoch", "--sst2_padded_steps=-1"])
 
 
 def test_targets_compare_best_of_ours_with_best_peer():
