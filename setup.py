@@ -25,10 +25,13 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # HuggingFace + PyTorch are test-only references for numerical parity
     # and checkpoint conversion; the library itself never imports torch.
+    # PyTorch and JAX (CPU build) also run the models on the other Keras
+    # backends and the GPU benchmark's code path in the tests.
     "test": [
         "pytest>=8,<10",
         "torch==2.13.0",
         "transformers==5.23.0",
+        "jax==0.10.2",
     ],
 }
 

@@ -10,33 +10,30 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_calls(function, warmup, repeats):
-    """Times `repeats` calls of `function` after `warmup` untimed calls.
+def warm_up(function, calls):
+    """Makes `calls` untimed calls; returns the first one's seconds.
 
-    `function` must block until its result is computed (return numpy or
-    call `.numpy()`/`.item()`), so wall time covers the work.
-
-    Returns:
-        dict: `first_call_s` (the first warm-up call, which includes
-        tracing and XLA compilation), `times_s` (the timed calls),
-        `median_s`, `min_s`.
+    The first call includes tracing and XLA compilation. `function` must
+    block until its result is computed (return numpy or call
+    `.numpy()`/`.item()`), so wall time covers the work.
     """
-    if repeats < 1:
-        raise ValueError(f"`repeats` must be at least 1. Received: repeats={repeats}")
-    first_call_s = None
-    for _ in range(warmup):
-        start = time.perf_counter()
+    if calls < 1:
+        raise ValueError(f"`calls` must be at least 1. Received: calls={calls}")
+    start = time.perf_counter()
+    function()
+    first_call_s = time.perf_counter() - start
+    for _ in range(calls - 1):
         function()
-        if first_call_s is None:
-            first_call_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
+    return first_call_s
+
+
+def summarize(first_call_s, times):
+    """Timing fields of a result: `first_call_s`, `times_s`, `median_s`, `min_s`."""
+    if not times:
+        raise ValueError("No timed calls to summarize.")
     return {
         "first_call_s": first_call_s,
-        "times_s": times,
+        "times_s": list(times),
         "median_s": statistics.median(times),
         "min_s": min(times),
     }

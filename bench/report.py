@@ -120,6 +120,11 @@ def _best(results, rows):
     return max(candidates, key=speed, default=None)
 
 
+def met_label(met):
+    """How a target check reads in a table: met, missed (bold) or not measured."""
+    return {True: "yes", False: "**no**", None: "not measured"}[met]
+
+
 def target_checks(results):
     """Each target's measured ratio and whether it is met (None: not measured)."""
     checks = []
@@ -189,10 +194,9 @@ def markdown(results, info, command, notes=()):
         lines.append("")
     lines += ["### Targets", "", "| target | ratio | minimum | met |", "|---|---:|---:|---|"]
     for check in target_checks(results):
-        met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
         lines.append(
             f"| {check['target']} ({check['numerator']} vs {check['denominator']}) | "
-            f"{_format(check['ratio'])} | {check['minimum']} | {met} |"
+            f"{_format(check['ratio'])} | {check['minimum']} | {met_label(check['met'])} |"
         )
     lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"

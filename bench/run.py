@@ -8,10 +8,12 @@ python -m bench.run --size=tiny --repeats=1          # seconds: checks the harne
 ```
 
 The orchestrator prepares every scenario's data once (`<output_dir>/data/`),
-then runs each (scenario, implementation) pair in its own subprocess, one
-after another, so that frameworks do not share threads or memory and each
-row's peak RSS is its own. It prints a markdown table with ratios and
-writes `<output_dir>/results.md` and `<output_dir>/results.json`.
+then runs each (scenario, implementation) pair in its own subprocess, so
+that frameworks do not share threads or memory and each row's peak RSS is
+its own: one after another, except the fixed-shape rows, whose processes
+are all warmed up and then take their timed steps in turn
+(`bench.lockstep`), so that the machine's drift cannot favour one of them.
+It prints a markdown table with ratios and writes `<output_dir>/results.md` and `<output_dir>/results.json`.
 """
 
 import argparse
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from bench import report, workloads
+from bench import lockstep, report, workloads
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXED_IMPLEMENTATIONS = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
@@ -35,6 +37,8 @@ SCENARIO_IMPLEMENTATIONS = {
     "squad_infer": ("ours_bucketed", "ours_padded"),
     "ffn_matmul": ("tflite_float32", "tflite_dynamic_range", "tflite_int8"),
 }
+# Timed in lockstep (bench.lockstep): close competitors on identical work.
+LOCKSTEP_SCENARIOS = ("train_fixed", "infer_fixed")
 # Single-sentence scenarios: they share the SST-2 dev sentences and --latency_repeats.
 SENTENCE_SCENARIOS = ("latency", "ffn_matmul")
 REAL_TEXT_SCENARIOS = ("sst2_epoch", "squad_infer") + SENTENCE_SCENARIOS
@@ -184,17 +188,29 @@ def prepare_data(args, shapes, scenarios, data_dir):
 # === Jobs ===
 
 
-def run_job_in_subprocess(job, timeout):
+def _write_job_file(job):
     job_file = job["result_file"].replace(".result.json", ".job.json")
     with open(job_file, "w") as f:
         json.dump(job, f)
+    return job_file
+
+
+def _worker_command(job):
+    return [sys.executable, "-m", "bench.run", "--worker", _write_job_file(job)]
+
+
+def _worker_env():
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
+    return env
+
+
+def run_job_in_subprocess(job, timeout):
     try:
         process = subprocess.run(
-            [sys.executable, "-m", "bench.run", "--worker", job_file],
+            _worker_command(job),
             cwd=REPOSITORY_ROOT,
-            env=env,
+            env=_worker_env(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -213,11 +229,48 @@ def worker_main(job_file):
     """A subprocess's entry point: run one job, write its result file."""
     with open(job_file) as f:
         job = json.load(f)
+    if job["scenario"] in LOCKSTEP_SCENARIOS:
+        lockstep.serve(job)
+        return
     from bench import scenarios
 
     result = scenarios.run_job(job)
     with open(job["result_file"], "w") as f:
         json.dump(result, f, indent=1)
+
+
+def _progress(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _summary(row):
+    return f"{row['implementation']} {row['value']:.4g} {row['unit']}" if row["ok"] else f"FAILED: {row['error']}"
+
+
+def _run_one(job, args):
+    """Runs one job (in a subprocess unless --in_process); returns its rows."""
+    os.makedirs(job["work_dir"], exist_ok=True)
+    if os.path.exists(job["result_file"]):
+        os.remove(job["result_file"])
+    start = time.perf_counter()
+    if args.in_process:
+        from bench import scenarios
+
+        try:
+            outcome = scenarios.run_job(job)
+        except Exception as error:  # Reported in the table, like a failed subprocess.
+            outcome = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    else:
+        outcome = run_job_in_subprocess(job, args.timeout)
+    wall_s = time.perf_counter() - start
+    rows = outcome if isinstance(outcome, list) else [outcome]
+    for row in rows:
+        row.setdefault("ok", True)
+        row.setdefault("scenario", job["scenario"])
+        row.setdefault("implementation", job["implementation"])
+        row["wall_s"] = wall_s
+    _progress(f"{job['scenario']} / {job['implementation']}: {wall_s:.0f} s, " + "; ".join(map(_summary, rows)))
+    return rows
 
 
 def main(argv=None):
@@ -234,9 +287,8 @@ def main(argv=None):
     files, vocabulary_size = prepare_data(args, shapes, {s for s, _ in jobs}, data_dir)
     config = workloads.model_config(args.size, vocabulary_size)
 
-    results = []
-    for scenario, implementation in jobs:
-        job = {
+    def job_for(scenario, implementation):
+        return {
             "scenario": scenario,
             "implementation": implementation,
             "size": args.size,
@@ -248,37 +300,23 @@ def main(argv=None):
             "work_dir": os.path.join(args.output_dir, "work"),
             "result_file": os.path.join(data_dir, f"{scenario}.{implementation}.result.json"),
         }
-        os.makedirs(job["work_dir"], exist_ok=True)
-        if os.path.exists(job["result_file"]):
-            os.remove(job["result_file"])
-        start = time.perf_counter()
-        print(f"[bench] {scenario} / {implementation} ...", end="", flush=True, file=sys.stderr)
-        if args.in_process:
-            from bench import scenarios
 
-            try:
-                outcome = scenarios.run_job(job)
-            except Exception as error:  # Reported in the table, like a failed subprocess.
-                outcome = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    def make_stepper(job):
+        if args.in_process:
+            return lockstep.Stepper(job)
+        return lockstep.ProcessStepper(job, _worker_command(job), _worker_env(), args.timeout)
+
+    results = []
+    for scenario in dict.fromkeys(scenario for scenario, _ in jobs):
+        scenario_jobs = [job_for(scenario, i) for s, i in jobs if s == scenario]
+        if scenario in LOCKSTEP_SCENARIOS:
+            _progress(f"{scenario}: {len(scenario_jobs)} rows in lockstep, {args.repeats} steps each")
+            rows = lockstep.run(scenario_jobs, args.repeats, make_stepper, _progress)
+            _progress("; ".join(_summary(row) for row in rows))
+            results += rows
         else:
-            outcome = run_job_in_subprocess(job, args.timeout)
-        wall_s = time.perf_counter() - start
-        rows = outcome if isinstance(outcome, list) else [outcome]
-        for row in rows:
-            row.setdefault("ok", True)
-            row.setdefault("scenario", scenario)
-            row.setdefault("implementation", implementation)
-            row["wall_s"] = wall_s
-            results.append(row)
-        print(
-            f" {wall_s:.0f} s, "
-            + "; ".join(
-                f"{r['implementation']} {r['value']:.4g} {r['unit']}" if r["ok"] else f"FAILED: {r['error']}"
-                for r in rows
-            ),
-            file=sys.stderr,
-            flush=True,
-        )
+            for job in scenario_jobs:
+                results += _run_one(job, args)
 
     info = dict(report.machine_info(), load_average_start=load_start)
     notes = _notes(args, shapes, config)
@@ -307,9 +345,10 @@ def _notes(args, shapes, config):
     return [
         f"Model: {args.size} ({', '.join(f'{k}={v}' for k, v in config.items())}), fp32, "
         "dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
-        "Fixed shapes: median of "
-        f"{args.repeats} timed calls after 2 warm-up calls (the first call's time, with "
-        "tracing and XLA compilation, is the 'first call' column).",
+        f"Fixed shapes: every implementation's process warmed up ({lockstep.WARMUP_CALLS} calls; the "
+        "first, with tracing and XLA compilation, is the 'first call' column), then "
+        f"{args.repeats} timed steps each, taken in turn across the implementations "
+        f"({lockstep.PAUSE_S} s apart); the median step.",
         f"SST-2: the first {shapes.sst2_examples} sentences of train.tsv, batch "
         f"{shapes.sst2_batch_size}, tokenized once with a 20k English SentencePiece model trained "
         "with ALBERT's recipe on SST-2 train, SQuAD part A and WikiText-2 (no English ALBERT "
@@ -321,7 +360,7 @@ def _notes(args, shapes, config):
         f"Latency: the first {shapes.latency_repeats} SST-2 dev sentences, each at its own length; "
         "per sentence the median of 5 calls, averaged over the sentences. TFLite runs with one "
         "interpreter thread per core.",
-        "Each row runs in its own subprocess, one at a time; peak RSS includes the framework.",
+        "Each row runs in its own subprocess; peak RSS includes the framework.",
         f"XLA for the real-data scenarios: {args.real_data_xla}.",
     ]
 

@@ -41,6 +41,7 @@ def _result(job, value, unit, higher_is_better, timing, **extra):
     return {
         "scenario": job["scenario"],
         "implementation": job["implementation"],
+        "ok": True,
         "value": value,
         "unit": unit,
         "higher_is_better": higher_is_better,
@@ -50,36 +51,24 @@ def _result(job, value, unit, higher_is_better, timing, **extra):
     }
 
 
-# === Fixed shapes: random ids, no padding ===
+# === Fixed shapes: random ids, no padding (timed in lockstep by `bench.lockstep`) ===
 
 
-def fixed_shape(job, train):
-    """Train steps or inference batches at one fixed `[batch, seq_length]`."""
+def fixed_shape_step(job):
+    """A fixed-shape job's step (a train step or an inference batch) and its batch shape."""
     arrays, _ = workloads.load_arrays(job["data_file"])
     runner = _runner(job["implementation"], job["model_config"])
     features, labels = runner.split(arrays)
-    if train:
+    if job["scenario"] == "train_fixed":
         step = lambda: runner.train_step(features, labels)  # noqa: E731
     else:
         step = lambda: runner.predict(features)  # noqa: E731
-    timing = measure.time_calls(step, warmup=2, repeats=job["repeats"])
-    batch_size = arrays["token_ids"].shape[0]
-    return _result(
-        job,
-        batch_size / timing["median_s"],
-        "seq/s",
-        True,
-        timing,
-        shape=list(arrays["token_ids"].shape),
-    )
+    return step, list(arrays["token_ids"].shape)
 
 
-def train_fixed(job):
-    return fixed_shape(job, train=True)
-
-
-def infer_fixed(job):
-    return fixed_shape(job, train=False)
+def fixed_shape_result(job, shape, timing):
+    """A fixed-shape row: sequences per second over the median step."""
+    return _result(job, shape[0] / timing["median_s"], "seq/s", True, timing, shape=shape)
 
 
 # === Real data: length-bucketed against padded to a fixed length ===
@@ -407,8 +396,6 @@ def ffn_matmul(job):
 
 
 SCENARIOS = {
-    "train_fixed": train_fixed,
-    "infer_fixed": infer_fixed,
     "sst2_epoch": sst2_epoch,
     "squad_infer": squad_infer,
     "latency": latency,
