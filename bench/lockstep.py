@@ -60,7 +60,7 @@ class Stepper:
 
 
 class ProcessStepper:
-    """The same interface, with the job in a `python -m bench.run --worker` process."""
+    """The same interface, with the job in a worker process: `command` runs `serve(job)`."""
 
     def __init__(self, job, command, env, timeout):
         self.job, self.command, self.env, self.timeout = job, command, env, timeout
