@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from bench import report
+from bench import report, workloads
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = {
@@ -79,7 +79,7 @@ def keras_jax_worker(implementation, args):
     import jax
     import keras
 
-    from bench import keras_runner, workloads
+    from bench import keras_runner
 
     keras.config.set_dtype_policy(args.dtype)
     config = workloads.model_config(args.size)
@@ -148,7 +148,6 @@ def torch_worker(args, compile_model):
     """HuggingFace on CUDA with bf16 autocast (for mixed_bfloat16), SDPA; eager or `torch.compile`d."""
     import torch
 
-    from bench import workloads
     from bench.torch_runner import TorchRunner
 
     if not torch.cuda.is_available():
@@ -259,6 +258,8 @@ def markdown(results, args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    for flag in ("batch_size", "seq_length", "warmup", "steps"):
+        workloads.check_at_least(flag, getattr(args, flag))
     if args.worker:
         if args.worker.startswith("hf_torch"):
             result = torch_worker(args, compile_model=args.worker == "hf_torch_compile")

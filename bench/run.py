@@ -95,14 +95,13 @@ def _shapes(args):
         if value is not None:
             # 0 padded steps means the whole padded epoch; every other size counts something.
             minimum = 0 if field.name == "sst2_padded_steps" else 1
-            if value < minimum:
-                raise ValueError(f"--{field.name} must be at least {minimum}. Received: {value}")
-            setattr(shapes, field.name, value)
+            setattr(shapes, field.name, workloads.check_at_least(field.name, value, minimum))
     return shapes
 
 
 def plan(args):
     """The (scenario, implementation) pairs to run, in order."""
+    workloads.check_at_least("repeats", args.repeats)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in scenarios if s not in SCENARIO_IMPLEMENTATIONS]
     if unknown:
@@ -113,12 +112,18 @@ def plan(args):
         known = {i for names in SCENARIO_IMPLEMENTATIONS.values() for i in names}
         if wanted - known:
             raise ValueError(f"--implementations: unknown {sorted(wanted - known)}; choose from {sorted(known)}.")
-    return [
+    jobs = [
         (scenario, implementation)
         for scenario in scenarios
         for implementation in SCENARIO_IMPLEMENTATIONS[scenario]
         if wanted is None or implementation in wanted
     ]
+    if not jobs:
+        raise ValueError(
+            f"Nothing to run: --scenarios={args.scenarios!r} with --implementations={args.implementations!r} "
+            "selects no row."
+        )
+    return jobs
 
 
 # === Data ===

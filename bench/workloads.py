@@ -38,6 +38,13 @@ WIKITEXT2_DIR = "/work/shared/data/wikitext2"
 SQUAD_FILE = "/work/shared/data/squad_v1.1_part_a/dev-v1.1-part-a.json"
 
 
+def check_at_least(flag, value, minimum=1):
+    """Refuses a work size below its minimum, naming the command-line flag."""
+    if value < minimum:
+        raise ValueError(f"--{flag} must be at least {minimum}. Received: {value}")
+    return value
+
+
 @dataclasses.dataclass
 class Shapes:
     """Work sizes of the scenarios (defaults: ALBERT-base, ~15 min suite).

@@ -113,6 +113,16 @@ def test_a_work_size_below_its_minimum_is_refused_by_name():
         run.main(["--size=tiny", "--scenarios=latency", "--latency_repeats=0"])
     with pytest.raises(ValueError, match=r"--sst2_padded_steps must be at least 0\. Received: -1"):
         run.main(["--size=tiny", "--scenarios=sst2_epoch", "--sst2_padded_steps=-1"])
+    with pytest.raises(ValueError, match=r"--repeats must be at least 1\. Received: 0"):
+        run.main(["--size=tiny", "--scenarios=train_fixed", "--repeats=0"])
+
+
+@pytest.mark.parametrize(
+    "flags", [["--scenarios="], ["--scenarios=latency", "--implementations=ours_xla"]], ids=["no_scenario", "no_match"]
+)
+def test_a_selection_of_no_rows_is_refused_naming_both_flags(flags):
+    with pytest.raises(ValueError, match=r"Nothing to run: --scenarios=.* with --implementations=.* selects no row"):
+        run.main(["--size=tiny", *flags])
 
 
 def _row(implementation, value, scenario="infer_fixed", **extra):

@@ -48,3 +48,9 @@ def test_targets_compare_ours_with_compiled_pytorch():
         ("train_seq_per_s", 1.3, True),
         ("infer_seq_per_s", pytest.approx(4000 / 3500), False),
     ]
+
+
+@pytest.mark.parametrize("flag", ["batch_size", "seq_length", "warmup", "steps"])
+def test_a_count_below_one_is_refused_by_flag_name(flag, tmp_path):
+    with pytest.raises(ValueError, match=rf"--{flag} must be at least 1\. Received: 0"):
+        gpu_jax.main([f"--{flag}=0", f"--output_file={tmp_path / 'gpu.json'}"])
