@@ -22,6 +22,7 @@ Command line:
 
 import argparse
 import os
+import random
 
 import sentencepiece
 
@@ -59,13 +60,16 @@ def train_sentencepiece(
             same value for `AlbertTokenizer`.
         keep_accents: bool. Keep accents; use the same value for
             `AlbertTokenizer`.
-        input_sentence_size: int. Sentences sampled (uniformly, with
-            shuffling) for training.
+        input_sentence_size: int. Sentences sampled uniformly for
+            training (all of them when there are fewer, or when 0).
         character_coverage: float. Fraction of characters the vocabulary
             must cover; the rest become `<unk>`.
-        seed: int or None. Seed of SentencePiece's random generator (the
-            sentence sampling), for reproducible vocabularies.
-        num_threads: int or None. Training threads; default all CPUs.
+        seed: int or None. Seed of the sentence sampling: the same seed,
+            files and `num_threads` give the same vocabulary in every run.
+            The sample is drawn here because SentencePiece's own sampling
+            does not follow `set_random_generator_seed` across processes.
+        num_threads: int or None. Training threads; default all CPUs. The
+            vocabulary depends on the thread count too.
         **kwargs: further `spm_train` options, e.g. `max_sentence_length`.
 
     Returns:
@@ -96,12 +100,12 @@ def train_sentencepiece(
     directory = os.path.dirname(os.fspath(model_prefix))
     if directory:
         os.makedirs(directory, exist_ok=True)
-    if seed is not None:
-        sentencepiece.set_random_generator_seed(seed)
-
+    sentences = _sentences(files, lower_case, keep_accents)
+    if input_sentence_size > 0:
+        sentences = _sample(sentences, input_sentence_size, random.Random(seed))
     try:
         sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=_sentences(files, lower_case, keep_accents),
+            sentence_iterator=iter(sentences),
             model_prefix=os.fspath(model_prefix),
             vocab_size=vocab_size,
             model_type="unigram",
@@ -140,6 +144,20 @@ def _sentences(files, lower_case, keep_accents):
                 text = normalize_text(line, lower_case, keep_accents)
                 if text:
                     yield text
+
+
+def _sample(items, size, rng):
+    """A uniform sample of `size` items (all of them when fewer), by
+    reservoir sampling (Algorithm R)."""
+    reservoir = []
+    for count, item in enumerate(items):
+        if count < size:
+            reservoir.append(item)
+        else:
+            slot = rng.randrange(count + 1)
+            if slot < size:
+                reservoir[slot] = item
+    return reservoir
 
 
 def _parse_bool(value):

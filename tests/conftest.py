@@ -46,7 +46,8 @@ def spm_model_path(shared_data_dir, tmp_path_factory):
     Trained once per session with `train_sentencepiece` on 50,000 lines
     sampled from WikiText-2 valid, Tiny Shakespeare and the SST-2 train
     sentences (never SST-2 dev, which tests use as held-out text): about
-    7 s of CPU.
+    7 s of CPU. A fixed seed and thread count give every machine the same
+    vocabulary, so a test's numbers do not depend on where it runs.
     """
     from keras_albert.sentencepiece_trainer import train_sentencepiece
 
@@ -66,6 +67,7 @@ def spm_model_path(shared_data_dir, tmp_path_factory):
         model_prefix=str(directory / "spiece"),
         input_sentence_size=50_000,
         seed=0,
+        num_threads=2,
     )
 
 

@@ -71,14 +71,38 @@ def test_text_is_normalized_before_training(corpus, tmp_path):
     assert "É" in cased_accented and "ü" in cased_accented
 
 
-def test_seed_makes_training_reproducible(corpus, tmp_path):
-    def train(name):
-        path = train_sentencepiece(
-            corpus, 200, str(tmp_path / name), input_sentence_size=500, seed=7
-        )
-        return [(p.piece, p.score) for p in load_proto(path).pieces]
+def train_in_subprocess(corpus, prefix, *flags):
+    """`python -m keras_albert.sentencepiece_trainer` in a fresh process."""
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "keras_albert.sentencepiece_trainer",
+            "--input", corpus, "--vocab_size", "200", "--model_prefix", str(prefix), *flags,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
 
-    assert train("a") == train("b")
+
+def pieces(model_path):
+    return [(p.piece, p.score) for p in load_proto(model_path).pieces]
+
+
+@pytest.mark.heavy
+def test_a_seed_gives_the_same_vocabulary_in_every_process(corpus, tmp_path):
+    # SentencePiece's own sampling differs from one process to the next
+    # whatever its seed; two runs in one process would not show that.
+    flags = ("--input_sentence_size", "500", "--seed", "7", "--num_threads", "2")
+    first = train_in_subprocess(corpus, tmp_path / "a", *flags)
+    second = train_in_subprocess(corpus, tmp_path / "b", *flags)
+    assert pieces(first) == pieces(second)
+    other_seed = train_sentencepiece(
+        corpus, 200, str(tmp_path / "c"), input_sentence_size=500, seed=8, num_threads=2
+    )
+    assert pieces(other_seed) != pieces(first)
 
 
 def test_cli_main(corpus, tmp_path, capsys):
@@ -105,18 +129,7 @@ def test_cli_main(corpus, tmp_path, capsys):
 @pytest.mark.heavy
 def test_cli_module_entry_point(corpus, tmp_path):
     prefix = tmp_path / "spiece"
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "keras_albert.sentencepiece_trainer",
-            "--input", corpus, "--vocab_size", "200", "--model_prefix", str(prefix),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().endswith(f"{prefix}.model")
+    assert train_in_subprocess(corpus, prefix).endswith(f"{prefix}.model")
     assert load_proto(f"{prefix}.model").pieces[4].piece == "[MASK]"
 
 

@@ -92,9 +92,9 @@ def test_the_saved_preset_predicts_with_the_tuned_threshold(trained_v2, tmp_path
         f"--null_score_diff_threshold={threshold}",
     )
     results = read_json(output_dir / "eval_results.json")
-    # Same weights, same windows: the same null odds; the threshold search's
-    # best F1 is what predicting at its threshold scores.
-    assert read_json(output_dir / "null_odds.json") == pytest.approx(null_odds)
+    # Same weights, same windows: the same null odds up to float noise; the
+    # threshold search's best F1 is what predicting at its threshold scores.
+    assert read_json(output_dir / "null_odds.json") == pytest.approx(null_odds, abs=1e-6)
     assert results["f1"] == pytest.approx(best["best_f1"])
     model = keras_albert.AlbertQuestionAnswerer.from_preset(str(trained_v2))
     assert model.null_score_diff_threshold == 0.0  # The flag's default at training time.
