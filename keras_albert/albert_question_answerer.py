@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.albert_task import AlbertTask, float32_output, freeze_unread_pooler, head_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -14,7 +14,8 @@ class AlbertQuestionAnswerer(AlbertTask):
     original `run_squad_v1.py` and HuggingFace `AlbertForQuestionAnswering`.
     For SQuAD v2.0, "no answer" is the span `[CLS]`-`[CLS]` (position 0);
     its score `start_logits[0] + end_logits[0]` is compared against the best
-    span with `null_score_diff_threshold` in post-processing.
+    span with `null_score_diff_threshold` in post-processing. The backbone's
+    pooler, which this head does not read, is made non-trainable.
 
     Args:
         backbone: `keras_albert.AlbertBackbone`.
@@ -40,6 +41,7 @@ class AlbertQuestionAnswerer(AlbertTask):
         **kwargs,
     ):
         self.backbone = backbone
+        freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
         self.span_dense = keras.layers.Dense(
             2,

@@ -32,6 +32,14 @@ def head_initializer(backbone):
     return keras.initializers.TruncatedNormal(stddev=backbone.initializer_range)
 
 
+def freeze_unread_pooler(backbone):
+    """Heads on `sequence_output` leave the pooler without a gradient, which
+    Keras' optimizers warn about at every `fit` (HuggingFace builds these
+    models without a pooler). Non-trainable, its weights still stay in saved
+    models and presets."""
+    backbone.pooler_dense.trainable = False
+
+
 def float32_output(x, name):
     """Casts head outputs to float32 so losses are stable under mixed precision."""
     return keras.layers.Activation("linear", dtype="float32", name=name)(x)
@@ -47,6 +55,16 @@ class AlbertTask(Task):
     """
 
     backbone_cls = AlbertBackbone
+
+    def compile_from_config(self, config):
+        """Compiles a model loaded from a `.keras` file as it was saved.
+
+        Keras skips this for a model whose `compile` is overridden (ours
+        fill in defaults), and the saved optimizer state with it.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):

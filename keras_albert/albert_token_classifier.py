@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.albert_task import AlbertTask, float32_output, freeze_unread_pooler, head_initializer
 from keras_albert.token_labels import IGNORE_LABEL
 
 
@@ -39,7 +39,8 @@ class AlbertTokenClassifier(AlbertTask):
     token; positions that should not count (padding, `[CLS]`/`[SEP]`, the
     non-first pieces of a word) carry the label `IGNORE_LABEL` (-1), which
     the default loss and accuracy leave out (`keras_albert.token_labels`
-    builds such labels from word-level tags).
+    builds such labels from word-level tags). The backbone's pooler, which
+    this head does not read, is made non-trainable.
 
     Args:
         backbone: `keras_albert.AlbertBackbone`.
@@ -62,6 +63,7 @@ class AlbertTokenClassifier(AlbertTask):
                 f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}"
             )
         self.backbone = backbone
+        freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=backbone.dtype_policy, name="output_dropout"

@@ -1,5 +1,7 @@
 """The task heads: shapes, exact save/load round trips, preset loading, bad input."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from keras_albert import (
     AlbertTextClassifier,
     AlbertTokenClassifier,
 )
+from keras_albert.training import create_optimizer
 
 TINY = dict(
     vocabulary_size=50,
@@ -69,6 +72,10 @@ EXPECTED_SHAPES = {
     "multiple_choice": (3, 4),
     "pretrainer": {"mlm_logits": (3, 2, 50), "sop_logits": (3, 2)},
 }
+
+
+def numpy(variable):
+    return keras.ops.convert_to_numpy(variable)
 
 
 def shapes(outputs):
@@ -143,6 +150,65 @@ def test_classifier_fits_and_its_loss_falls():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+TARGETS = {
+    "tagger": np.array([[0, 1, 2, 3, 4, 0, 1]] * 3),
+    "reader": {"start_logits": np.array([1, 2, 0]), "end_logits": np.array([2, 3, 0])},
+    "pretrainer": {"mlm_logits": np.array([[7, 8], [9, 0], [10, 11]]), "sop_logits": np.array([0, 1, 1])},
+}
+
+
+# Two tasks, each fit twice, to keep the suite fast: `compile_from_config`
+# lives in their shared base. The tagger compiles with its defaults (Keras
+# AdamW, a custom metric); the pretrainer with the recipe's LAMB and schedule.
+@pytest.mark.parametrize("task_name", ["tagger", "pretrainer"])
+def test_a_trained_model_saved_as_keras_file_resumes_with_its_optimizer_state(task_name, tmp_path):
+    model, x = build(task_name)
+    if task_name == "pretrainer":
+        model.compile(create_optimizer("lamb", 1e-3, num_train_steps=10, num_warmup_steps=2), jit_compile=False)
+    else:
+        model.compile(jit_compile=False)
+    model.fit(x, TARGETS[task_name], epochs=1, verbose=0)
+    model.save(str(tmp_path / "model.keras"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Neither "compile() was not called" nor "Skipping variable loading".
+        restored = keras.models.load_model(str(tmp_path / "model.keras"))
+    assert type(restored.optimizer) is type(model.optimizer)
+    assert [v.path for v in restored.optimizer.variables] == [v.path for v in model.optimizer.variables]
+    for saved, loaded in zip(model.optimizer.variables, restored.optimizer.variables):
+        np.testing.assert_array_equal(numpy(saved), numpy(loaded))
+    assert int(restored.optimizer.iterations) == 1
+    history = restored.fit(x, TARGETS[task_name], epochs=1, verbose=0)
+    assert int(restored.optimizer.iterations) == 2 and np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("task_name", ["tagger", "reader"])
+def test_heads_on_the_sequence_output_train_all_but_the_pooler_without_warning(task_name, tmp_path):
+    model, x = build(task_name)
+    pooler = [w.path for w in model.backbone.pooler_dense.weights]
+    assert not set(pooler) & {w.path for w in model.trainable_weights}
+    before = {w.path: numpy(w) for w in model.trainable_weights + model.backbone.pooler_dense.weights}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Gradients do not exist")
+        model.fit(x, TARGETS[task_name], epochs=1, verbose=0)
+    after = {w.path: numpy(w) for w in model.weights if w.path in before}
+    assert [path for path in pooler if not np.array_equal(before[path], after[path])] == []
+    assert [path for path in before if path not in pooler and np.array_equal(before[path], after[path])] == []
+    # Saved and restored with the pooler, still frozen.
+    model.save(str(tmp_path / "model.keras"))
+    restored = keras.models.load_model(str(tmp_path / "model.keras"))
+    assert not restored.backbone.pooler_dense.trainable
+    restored_weights = {w.path: numpy(w) for w in restored.weights}
+    for path in pooler:
+        np.testing.assert_array_equal(after[path], restored_weights[path])
+
+
+@pytest.mark.parametrize("task_name", ["classifier", "multiple_choice", "pretrainer"])
+def test_heads_on_the_pooled_output_train_the_pooler(task_name):
+    model, _ = build(task_name)
+    assert model.backbone.pooler_dense.trainable
+
+
 def test_regression_head_defaults_to_mean_squared_error():
     model, _ = build("regressor")
     assert isinstance(model.loss, keras.losses.MeanSquaredError)
@@ -150,8 +216,7 @@ def test_regression_head_defaults_to_mean_squared_error():
 
 def test_reader_averages_start_and_end_losses():
     model, x = build("reader")
-    targets = {"start_logits": np.array([1, 2, 0]), "end_logits": np.array([2, 3, 0])}
-    logs = model.evaluate(x, targets, verbose=0, return_dict=True)
+    logs = model.evaluate(x, TARGETS["reader"], verbose=0, return_dict=True)
     assert np.isfinite(logs["loss"])
 
 
