@@ -56,14 +56,25 @@ class AlbertTask(Task):
 
     backbone_cls = AlbertBackbone
 
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config:
+            # Whether there is optimizer state (slots, step) to restore.
+            config["optimizer_built"] = self.optimizer.built
+        return config
+
     def compile_from_config(self, config):
         """Compiles a model loaded from a `.keras` file as it was saved.
 
         Keras skips this for a model whose `compile` is overridden (ours
-        fill in defaults), and the saved optimizer state with it.
+        fill in defaults), and the saved optimizer state with it. The
+        optimizer is built only when it was at saving, so a model loaded
+        for inference allocates no optimizer slots.
         """
+        config = dict(config)
+        optimizer_built = config.pop("optimizer_built", False)
         self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
+        if optimizer_built and self.built:
             self.optimizer.build(self.trainable_variables)
 
     @classmethod
