@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from bench import report, workloads
+from bench import lockstep, report, workloads
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = {
@@ -206,8 +206,7 @@ def _run_worker(implementation, argv):
     )
     lines = process.stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
-        tail = (process.stderr.strip().splitlines() or [""])[-1]
-        return {"ok": False, "error": tail or f"exit status {process.returncode}"}
+        return {"ok": False, "error": lockstep.exit_message(process.stderr, process.returncode)}
     return dict(json.loads(lines[-1]), ok=True)
 
 
@@ -224,7 +223,7 @@ def target_checks(results):
     return checks
 
 
-def markdown(results, args):
+def markdown(results, checks, args):
     ok = {name: r for name, r in results.items() if r["ok"]}
     lines = [
         f"GPU, {args.size}, {args.batch_size} x {args.seq_length}, {args.dtype}, random ids, no padding. "
@@ -249,7 +248,7 @@ def markdown(results, args):
             f"{f'{memory:.0f}' if memory else '-'} | {r['train_first_s']:.1f} |"
         )
     lines += ["", "| target: ours / HF + torch.compile | ratio | minimum | met |", "|---|---:|---:|---|"]
-    for check in target_checks(results):
+    for check in checks:
         ratio = "-" if check["ratio"] is None else f"{check['ratio']:.2f}"
         lines.append(f"| {check['metric']} | {ratio} | {check['minimum']} | {report.met_label(check['met'])} |")
     return "\n".join(lines) + "\n"
@@ -274,11 +273,12 @@ def main(argv=None):
             raise ValueError(f"--implementations: unknown {implementation!r}; choose from {list(IMPLEMENTATIONS)}.")
         print(f"[bench.gpu_jax] {implementation} ...", file=sys.stderr, flush=True)
         results[implementation] = _run_worker(implementation, passthrough)
-    text = markdown(results, args)
+    checks = target_checks(results)
+    text = markdown(results, checks, args)
     os.makedirs(os.path.dirname(args.output_file), exist_ok=True)
     with open(args.output_file, "w") as f:
         json.dump(
-            {"args": vars(args), "results": results, "targets": target_checks(results), "markdown": text},
+            {"args": vars(args), "results": results, "targets": checks, "markdown": text},
             f,
             indent=1,
         )

@@ -105,11 +105,10 @@ class ProcessStepper:
                 except futures.TimeoutError:
                     self.process.kill()
                     raise WorkerError(f"timed out after {self.timeout:.0f} s") from None
-                if not line:  # The worker exited: its error is the traceback's last line.
+                if not line:  # The worker exited.
                     self.process.wait()
                     self.stderr.seek(0)
-                    lines = self.stderr.read().strip().splitlines()
-                    raise WorkerError(lines[-1] if lines else f"exit status {self.process.returncode}")
+                    raise WorkerError(exit_message(self.stderr.read(), self.process.returncode))
                 if line.startswith(REPLY_PREFIX):
                     return json.loads(line[len(REPLY_PREFIX) :])[key]
 
@@ -146,7 +145,7 @@ def run(jobs, repeats, make_stepper, progress=lambda message: None):
                 progress(f"{job['scenario']} / {name} warmed up")
             except Exception as error:
                 stepper.close()
-                rows[name] = _failed(job, error)
+                rows[name] = failed_row(job, error)
                 progress(f"{job['scenario']} / {name} FAILED: {rows[name]['error']}")
         for _ in range(repeats):
             for name, stepper in list(steppers.items()):
@@ -154,20 +153,27 @@ def run(jobs, repeats, make_stepper, progress=lambda message: None):
                 try:
                     stepper.step()
                 except Exception as error:
-                    rows[name] = _failed(stepper.job, error)
+                    rows[name] = failed_row(stepper.job, error)
                     stepper.close()
                     del steppers[name]
         for name, stepper in steppers.items():
             try:
                 rows[name] = stepper.result()
             except Exception as error:
-                rows[name] = _failed(stepper.job, error)
+                rows[name] = failed_row(stepper.job, error)
     finally:
         for stepper in steppers.values():
             stepper.close()
     return [rows[job["implementation"]] for job in jobs]
 
 
-def _failed(job, error):
+def exit_message(output, returncode):
+    """Why a worker process exited: its traceback's last line (the exception's message)."""
+    lines = output.strip().splitlines()
+    return lines[-1] if lines else f"exit status {returncode}"
+
+
+def failed_row(job, error):
+    """The result row of a job that raised `error` (its own message for a `WorkerError`)."""
     message = str(error) if isinstance(error, WorkerError) else f"{type(error).__name__}: {error}"
     return {"scenario": job["scenario"], "implementation": job["implementation"], "ok": False, "error": message}

@@ -200,8 +200,8 @@ def _write_job_file(job):
     return job_file
 
 
-def _worker_command(job):
-    return [sys.executable, "-m", "bench.run", "--worker", _write_job_file(job)]
+def _worker_command(job_file):
+    return [sys.executable, "-m", "bench.run", "--worker", job_file]
 
 
 def _worker_env():
@@ -213,7 +213,7 @@ def _worker_env():
 def run_job_in_subprocess(job, timeout):
     try:
         process = subprocess.run(
-            _worker_command(job),
+            _worker_command(_write_job_file(job)),
             cwd=REPOSITORY_ROOT,
             env=_worker_env(),
             capture_output=True,
@@ -223,9 +223,7 @@ def run_job_in_subprocess(job, timeout):
     except subprocess.TimeoutExpired:
         return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
     if process.returncode != 0 or not os.path.exists(job["result_file"]):
-        # The exception's message is the last line of the traceback.
-        lines = (process.stderr or process.stdout).strip().splitlines()
-        return {"ok": False, "error": lines[-1] if lines else f"exit status {process.returncode}"}
+        return {"ok": False, "error": lockstep.exit_message(process.stderr or process.stdout, process.returncode)}
     with open(job["result_file"]) as f:
         return json.load(f)
 
@@ -264,7 +262,7 @@ def _run_one(job, args):
         try:
             outcome = scenarios.run_job(job)
         except Exception as error:  # Reported in the table, like a failed subprocess.
-            outcome = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+            outcome = lockstep.failed_row(job, error)
     else:
         outcome = run_job_in_subprocess(job, args.timeout)
     wall_s = time.perf_counter() - start
@@ -309,7 +307,7 @@ def main(argv=None):
     def make_stepper(job):
         if args.in_process:
             return lockstep.Stepper(job)
-        return lockstep.ProcessStepper(job, _worker_command(job), _worker_env(), args.timeout)
+        return lockstep.ProcessStepper(job, _worker_command(_write_job_file(job)), _worker_env(), args.timeout)
 
     results = []
     for scenario in dict.fromkeys(scenario for scenario, _ in jobs):
