@@ -61,15 +61,16 @@ def train_sentencepiece(
         keep_accents: bool. Keep accents; use the same value for
             `AlbertTokenizer`.
         input_sentence_size: int. Sentences sampled uniformly for
-            training (all of them when there are fewer, or when 0).
+            training (all of them when there are fewer, or when 0); 0 or
+            more than 100.
         character_coverage: float. Fraction of characters the vocabulary
             must cover; the rest become `<unk>`.
         seed: int or None. Seed of the sentence sampling: the same seed,
             files and `num_threads` give the same vocabulary in every run.
             The sample is drawn here because SentencePiece's own sampling
             does not follow `set_random_generator_seed` across processes.
-        num_threads: int or None. Training threads; default all CPUs. The
-            vocabulary depends on the thread count too.
+        num_threads: int or None. Training threads (1 to 1024); default
+            all CPUs. The vocabulary depends on the thread count too.
         **kwargs: further `spm_train` options, e.g. `max_sentence_length`.
 
     Returns:
@@ -97,11 +98,19 @@ def train_sentencepiece(
             "reserved pieces (<pad>, <unk>, [CLS], [SEP], [MASK] and "
             f"{' '.join(USER_DEFINED_SYMBOLS)}). Received: vocab_size={vocab_size}"
         )
+    # SentencePiece's own bounds, checked here to name the argument.
+    if input_sentence_size != 0 and input_sentence_size <= 100:
+        raise ValueError(
+            "`input_sentence_size` must be 0 (every sentence) or more than 100. "
+            f"Received: input_sentence_size={input_sentence_size}"
+        )
+    if num_threads is not None and not 1 <= num_threads <= 1024:
+        raise ValueError(f"`num_threads` must be between 1 and 1024. Received: num_threads={num_threads}")
     directory = os.path.dirname(os.fspath(model_prefix))
     if directory:
         os.makedirs(directory, exist_ok=True)
     sentences = _sentences(files, lower_case, keep_accents)
-    if input_sentence_size > 0:
+    if input_sentence_size:
         sentences = _sample(sentences, input_sentence_size, random.Random(seed))
     try:
         sentencepiece.SentencePieceTrainer.train(

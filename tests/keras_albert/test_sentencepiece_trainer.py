@@ -149,5 +149,11 @@ def test_errors(corpus, tmp_path):
         train_sentencepiece(str(tiny), 100, str(tmp_path / "sp"))
     with pytest.raises(ValueError, match="`files` is empty"):
         train_sentencepiece([], 100, str(tmp_path / "sp"))
+    for size in (-5, 100):
+        with pytest.raises(ValueError, match=rf"`input_sentence_size` must be 0 .* Received: input_sentence_size={size}"):
+            train_sentencepiece(corpus, 300, str(tmp_path / "sp"), input_sentence_size=size)
+    for threads in (0, -1, 1025):
+        with pytest.raises(ValueError, match=rf"`num_threads` must be between 1 and 1024\. Received: num_threads={threads}"):
+            train_sentencepiece(corpus, 300, str(tmp_path / "sp"), num_threads=threads)
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         main(["--input", missing, "--vocab_size", "100", "--model_prefix", str(tmp_path / "sp")])
