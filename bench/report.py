@@ -5,6 +5,7 @@ import os
 import platform
 
 from bench.scenarios import IMPLEMENTATIONS
+from keras_albert import hardware
 
 SCENARIO_TITLES = {
     "train_fixed": "Train step, fixed shapes (random ids, no padding)",
@@ -61,12 +62,8 @@ def speed(result):
 def machine_info():
     """CPU, memory, load and library versions, for the README and the JSON."""
     info = {"python": platform.python_version(), "platform": platform.platform()}
-    try:
-        with open("/proc/cpuinfo") as f:
-            models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        info["cpu"] = f"{models[0]} x {len(models)}" if models else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
+    info["cpu"] = hardware.cpu_model()
+    info["isa"] = hardware.isa_class()
     info["cpu_count"] = os.cpu_count()
     try:
         with open("/proc/meminfo") as f:
@@ -158,7 +155,7 @@ def markdown(results, info, command, notes=()):
     """The whole report as markdown: one table per scenario, then targets."""
     lines = [
         f"Command: `{command}`  ",
-        f"Machine: {info.get('cpu')}, {info.get('cpu_count')} cores, "
+        f"Machine: {info.get('cpu')}, {info.get('cpu_count')} cores ({info.get('isa')}), "
         f"{info.get('memory_gib')} GiB; load average at start "
         f"{', '.join(f'{x:.1f}' for x in info.get('load_average_start', info['load_average']))}, "
         f"at end {', '.join(f'{x:.1f}' for x in info['load_average'])}  ",
