@@ -129,7 +129,7 @@ def plan(args):
 # === Data ===
 
 
-def _encode(tokenizer, segments, sequence_length):
+def encode_texts(tokenizer, segments, sequence_length):
     """Unpadded per-example features, packed as the task programs pack them."""
     from keras_albert.albert_preprocessor import AlbertPreprocessor
     from tasks import common
@@ -158,7 +158,7 @@ def prepare_data(args, shapes, scenarios, data_dir):
         files["train_fixed"] = files["infer_fixed"] = path
     if "sst2_epoch" in scenarios:
         texts, labels = workloads.sst2_sentences(shapes.sst2_examples)
-        features = _encode(tokenizer, [texts], shapes.sst2_max_length)
+        features = encode_texts(tokenizer, [texts], shapes.sst2_max_length)
         path = os.path.join(data_dir, "sst2.npz")
         workloads.save_arrays(path, dict(workloads.pack_ragged(features), labels=labels))
         files["sst2_epoch"] = path
@@ -179,9 +179,9 @@ def prepare_data(args, shapes, scenarios, data_dir):
         files["squad_infer"] = path
     if set(SENTENCE_SCENARIOS) & set(scenarios):
         texts, _ = workloads.sst2_dev_sentences(shapes.latency_repeats)
-        sentences = _encode(tokenizer, [texts], shapes.sst2_max_length)
+        sentences = encode_texts(tokenizer, [texts], shapes.sst2_max_length)
         calibration_texts, _ = workloads.sst2_sentences(NUM_CALIBRATION_SENTENCES)
-        calibration = _encode(tokenizer, [calibration_texts], shapes.sst2_max_length)
+        calibration = encode_texts(tokenizer, [calibration_texts], shapes.sst2_max_length)
         path = os.path.join(data_dir, "latency.npz")
         arrays = workloads.pack_ragged(sentences)
         arrays.update({f"calibration_{k}": v for k, v in workloads.pack_ragged(calibration).items()})
