@@ -4,7 +4,7 @@ import datetime
 import os
 import platform
 
-from bench.scenarios import IMPLEMENTATIONS
+from bench.scenarios import IMPLEMENTATIONS, is_bfloat16
 from keras_albert import hardware
 
 SCENARIO_TITLES = {
@@ -36,11 +36,22 @@ EXTRA_LABELS = {
 # (name, scenario, numerator row(s), denominator row(s), minimum ratio).
 # A ratio is "how many times faster" the numerator is.
 TARGETS = (
-    ("CPU fixed shapes, training: ours / best peer", "train_fixed", "ours", "peers", 1.0),
-    ("CPU fixed shapes, inference: ours / best peer", "infer_fixed", "ours", "peers", 1.0),
+    ("CPU fixed shapes, training: ours / best peer, float32", "train_fixed", "ours_float32", "peers_float32", 1.0),
+    ("CPU fixed shapes, inference: ours / best peer, float32", "infer_fixed", "ours_float32", "peers_float32", 1.0),
+    ("CPU bf16 training: ours bf16 / ours best float32", "train_fixed", "ours_bfloat16", "ours_float32", 1.5),
+    ("CPU bf16 inference: ours bf16 / ours best float32", "infer_fixed", "ours_bfloat16", "ours_float32", 1.5),
+    ("CPU bf16 training: ours / best peer, both bf16", "train_fixed", "ours_bfloat16", "peers_bfloat16", 1.2),
+    ("CPU bf16 inference: ours / best peer, both bf16", "infer_fixed", "ours_bfloat16", "peers_bfloat16", 1.2),
     ("SST-2 epoch: bucketed / padded to max length", "sst2_epoch", "ours_bucketed", "ours_padded", 3.0),
     ("int8 TFLite / float32 TFLite single-sentence latency", "latency", "tflite_int8", "tflite_float32", 2.0),
 )
+# Row groups a target may name besides a single implementation.
+ROW_GROUPS = {
+    "ours_float32": lambda i: is_ours(i) and not is_bfloat16(i),
+    "peers_float32": lambda i: not is_ours(i) and not is_bfloat16(i),
+    "ours_bfloat16": lambda i: is_ours(i) and is_bfloat16(i),
+    "peers_bfloat16": lambda i: not is_ours(i) and is_bfloat16(i),
+}
 
 
 def label(implementation):
@@ -130,10 +141,8 @@ def target_checks(results):
         implementations = {r["implementation"] for r in rows}
 
         def pick(which):
-            if which == "ours":
-                return _best(rows, {i for i in implementations if is_ours(i)})
-            if which == "peers":
-                return _best(rows, {i for i in implementations if not is_ours(i)})
+            if which in ROW_GROUPS:
+                return _best(rows, {i for i in implementations if ROW_GROUPS[which](i)})
             return _best(rows, {which})
 
         top, bottom = pick(numerator), pick(denominator)

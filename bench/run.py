@@ -26,9 +26,14 @@ import sys
 import time
 
 from bench import lockstep, report, workloads
+from keras_albert import hardware
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIXED_IMPLEMENTATIONS = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
+FIXED_FLOAT32 = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
+# bf16 rows run by default only where the CPU has bf16 instructions: elsewhere
+# oneDNN emulates bf16 through float32 and the rows would measure only casts.
+FIXED_BFLOAT16 = ("ours_bf16", "ours_xla_bf16", "keras_hub_bf16", "hf_torch_bf16")
+FIXED_IMPLEMENTATIONS = FIXED_FLOAT32 + (FIXED_BFLOAT16 if hardware.cpu_accelerates_bfloat16() else ())
 SCENARIO_IMPLEMENTATIONS = {
     "train_fixed": FIXED_IMPLEMENTATIONS,
     "infer_fixed": FIXED_IMPLEMENTATIONS,
@@ -346,8 +351,14 @@ def main(argv=None):
 
 def _notes(args, shapes, config):
     return [
-        f"Model: {args.size} ({', '.join(f'{k}={v}' for k, v in config.items())}), fp32, "
-        "dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
+        f"Model: {args.size} ({', '.join(f'{k}={v}' for k, v in config.items())}), fp32 unless a row "
+        "says bf16, dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
+        "bf16 rows: " + (
+            "this CPU has bf16 instructions (" + hardware.isa_class() + ")."
+            if hardware.cpu_accelerates_bfloat16()
+            else f"not run: this CPU ({hardware.isa_class()}) has no bf16 instructions, so bf16 is not "
+            "accelerated here and float32 is kept (`--mixed_precision=auto` picks float32)."
+        ),
         f"Fixed shapes: every implementation's process warmed up ({lockstep.WARMUP_CALLS} calls; the "
         "first, with tracing and XLA compilation, is the 'first call' column), then "
         f"{args.repeats} timed steps each, taken in turn across the implementations "

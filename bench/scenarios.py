@@ -12,24 +12,38 @@ import numpy as np
 
 from bench import measure, workloads
 
-# implementation -> (label, framework, XLA). "ours" rows are keras-albert.
+# implementation -> (label, framework, XLA, Keras dtype policy / torch autocast dtype).
+# "ours" rows are keras-albert.
 IMPLEMENTATIONS = {
-    "ours_xla": ("keras-albert, TF backend, XLA", "keras_albert", True),
-    "ours": ("keras-albert, TF backend, no XLA", "keras_albert", False),
-    "keras_hub_xla": ("keras-hub 0.32 AlbertBackbone, TF backend, XLA", "keras_hub", True),
-    "keras_hub": ("keras-hub 0.32 AlbertBackbone, TF backend, no XLA", "keras_hub", False),
-    "hf_torch": ("HF transformers AlbertForSequenceClassification, PyTorch eager", "torch", False),
+    "ours_xla": ("keras-albert, TF backend, XLA", "keras_albert", True, "float32"),
+    "ours": ("keras-albert, TF backend, no XLA", "keras_albert", False, "float32"),
+    "keras_hub_xla": ("keras-hub 0.32 AlbertBackbone, TF backend, XLA", "keras_hub", True, "float32"),
+    "keras_hub": ("keras-hub 0.32 AlbertBackbone, TF backend, no XLA", "keras_hub", False, "float32"),
+    "hf_torch": ("HF transformers AlbertForSequenceClassification, PyTorch eager", "torch", False, "float32"),
+    "ours_bf16": ("keras-albert, TF backend, mixed_bfloat16, no XLA", "keras_albert", False, "mixed_bfloat16"),
+    "ours_xla_bf16": ("keras-albert, TF backend, mixed_bfloat16, XLA", "keras_albert", True, "mixed_bfloat16"),
+    "keras_hub_bf16": ("keras-hub 0.32, TF backend, mixed_bfloat16, no XLA", "keras_hub", False, "mixed_bfloat16"),
+    "hf_torch_bf16": ("HF transformers, PyTorch eager, bf16 autocast", "torch", False, "mixed_bfloat16"),
 }
 
 
+def is_bfloat16(implementation):
+    return IMPLEMENTATIONS.get(implementation, (None,) * 4)[3] == "mixed_bfloat16"
+
+
 def _runner(implementation, config):
-    _, framework, jit_compile = IMPLEMENTATIONS[implementation]
+    _, framework, jit_compile, dtype_policy = IMPLEMENTATIONS[implementation]
     if framework == "torch":
         from bench.torch_runner import TorchRunner
 
-        return TorchRunner(config)
+        return TorchRunner(config, autocast_bfloat16=dtype_policy == "mixed_bfloat16")
+    import keras
+
     from bench import keras_runner
 
+    # Each row runs in its own process, so the global policy is this row's alone,
+    # as `--mixed_precision` sets it in the programs.
+    keras.config.set_dtype_policy(dtype_policy)
     build = {
         "keras_albert": keras_runner.albert_text_classifier,
         "keras_hub": keras_runner.keras_hub_text_classifier,

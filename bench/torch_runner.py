@@ -33,8 +33,15 @@ class TorchRunner:
     (2e-5, weight decay 0.01), fp32: what a HuggingFace user runs.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, autocast_bfloat16=False):
+        import contextlib
+
         import transformers
+
+        # bf16 autocast is how a HuggingFace user runs mixed precision on a CPU.
+        self.autocast = (
+            (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if autocast_bfloat16 else contextlib.nullcontext
+        )
 
         torch.manual_seed(0)
         self.model = transformers.AlbertForSequenceClassification(huggingface_config(config))
@@ -56,12 +63,13 @@ class TorchRunner:
     def train_step(self, features, labels):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.model(**features, labels=labels).loss
+        with self.autocast():
+            loss = self.model(**features, labels=labels).loss
         loss.backward()
         self.optimizer.step()
         return loss.item()
 
     def predict(self, features):
         self.model.eval()
-        with torch.inference_mode():
-            return self.model(**features).logits.numpy()
+        with torch.inference_mode(), self.autocast():
+            return self.model(**features).logits.float().numpy()

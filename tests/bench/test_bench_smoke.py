@@ -149,3 +149,22 @@ def test_targets_compare_best_of_ours_with_best_peer():
     assert checks["CPU fixed shapes, inference"]["ratio"] == 1.4
     assert checks["SST-2 epoch"]["ratio"] == 4.0 and checks["SST-2 epoch"]["met"] is True
     assert checks["int8 TFLite / float32 TFLite single-sentence latency"]["met"] is None
+
+
+def test_bf16_targets_compare_like_with_like():
+    results = [
+        _row("ours_xla", 2.0, "train_fixed"),
+        _row("ours_bf16", 3.2, "train_fixed"),
+        _row("ours_xla_bf16", 2.1, "train_fixed"),
+        _row("keras_hub", 1.9, "train_fixed"),
+        _row("keras_hub_bf16", 2.5, "train_fixed"),
+        _row("hf_torch_bf16", 2.0, "train_fixed"),
+    ]
+    checks = {c["target"]: c for c in report.target_checks(results)}
+    float32 = checks["CPU fixed shapes, training: ours / best peer, float32"]
+    assert (float32["numerator"], float32["denominator"]) == ("ours_xla", "keras_hub")
+    gain = checks["CPU bf16 training: ours bf16 / ours best float32"]
+    assert (gain["numerator"], gain["denominator"], gain["ratio"], gain["met"]) == ("ours_bf16", "ours_xla", 1.6, True)
+    versus_peers = checks["CPU bf16 training: ours / best peer, both bf16"]
+    assert (versus_peers["denominator"], versus_peers["ratio"]) == ("keras_hub_bf16", 1.28)
+    assert checks["CPU bf16 inference: ours bf16 / ours best float32"]["met"] is None
