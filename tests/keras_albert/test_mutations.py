@@ -26,9 +26,10 @@ pytest.importorskip("transformers")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "convert"))
 import test_albert_backbone  # noqa: E402
 import test_huggingface_conversion  # noqa: E402
+import test_keras_hub_conversion  # noqa: E402
 import test_tf1_conversion  # noqa: E402
 
-from keras_albert.convert import huggingface, tf1  # noqa: E402
+from keras_albert.convert import huggingface, keras_hub_preset, tf1  # noqa: E402
 from keras_albert.layers import activations, factorized_embedding, transformer_layer  # noqa: E402
 from keras_albert.layers.shared_group_encoder import SharedGroupEncoder  # noqa: E402
 
@@ -58,6 +59,16 @@ def ours_to_huggingface_to_ours(tmp_path, monkeypatch):
 
 def text_classifier_from_tf1(tmp_path, monkeypatch):
     test_tf1_conversion.test_classifier_checkpoint_restores_its_head_from_the_preset(tmp_path)
+
+
+def backbone_from_keras_hub(tmp_path, monkeypatch):
+    test_keras_hub_conversion.test_keras_hub_backbone_preset_converts_and_matches_keras_hub(tmp_path)
+
+
+def classifier_exported_to_keras_hub(tmp_path, monkeypatch):
+    test_keras_hub_conversion.test_exported_keras_hub_model_gives_our_outputs(
+        "text_classification", {"num_classes": 3}
+    )
 
 
 def training_attention_path(tmp_path, monkeypatch):
@@ -107,6 +118,10 @@ def query_key_swapped_in_huggingface_converter(monkeypatch):
 
 def query_key_swapped_in_tf1_converter(monkeypatch):
     monkeypatch.setattr(tf1, "QKV", ("key", "query", "value"))
+
+
+def query_key_swapped_in_keras_hub_converter(monkeypatch):
+    monkeypatch.setattr(keras_hub_preset, "QKV", ("key", "query", "value"))
 
 
 def layer_norm_gamma_beta_swapped_in_huggingface_converter(monkeypatch):
@@ -204,6 +219,7 @@ KILLS = {
     exact_gelu_instead_of_tanh_gelu: [backbone_vs_huggingface],
     query_key_swapped_in_huggingface_converter: [backbone_vs_huggingface, question_answerer_from_huggingface],
     query_key_swapped_in_tf1_converter: [text_classifier_from_tf1],
+    query_key_swapped_in_keras_hub_converter: [backbone_from_keras_hub, classifier_exported_to_keras_hub],
     layer_norm_gamma_beta_swapped_in_huggingface_converter: [backbone_vs_huggingface],
     query_key_biases_swapped_on_huggingface_export: [ours_to_huggingface_to_ours, classifier_exported_to_pytorch],
     padding_mask_ignored: [backbone_vs_huggingface],

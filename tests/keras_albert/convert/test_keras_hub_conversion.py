@@ -86,6 +86,19 @@ def test_ours_to_keras_hub_to_ours_is_bit_exact(task, head, tmp_path):
             np.testing.assert_array_equal(after[path], value, err_msg=path)
 
 
+@pytest.mark.parametrize("task, head", [("backbone", {}), ("text_classification", {"num_classes": 3})])
+def test_exported_keras_hub_model_gives_our_outputs(task, head):
+    original = randomize_keras_weights(build_model(KERAS_HUB_CONFIG, task, head), seed=2)
+    exported = keras_hub_model_from_model(original)
+    batch = make_batch()
+    ours, theirs = original(batch), exported(batch)
+    if task == "backbone":
+        for key in ("sequence_output", "pooled_output"):
+            assert_close(theirs[key], ours[key])
+    else:
+        assert_close(theirs, ours)
+
+
 def test_export_refuses_what_keras_hub_cannot_express():
     backbone = keras_albert.AlbertBackbone(**KERAS_HUB_CONFIG, activation="gelu")
     with pytest.raises(ValueError, match="activation='gelu'"):
