@@ -10,6 +10,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from informative_weights import randomize_keras_weights, randomize_torch_weights
 
 import keras_albert
 from keras_albert.convert import (
@@ -78,11 +79,10 @@ def test_outputs_match_huggingface_albert_model_within_1e5(case):
         vocab_size=40, max_position_embeddings=16, attn_implementation="eager",
         **PARITY_CONFIGS[case],
     )
-    hf_model = transformers.AlbertModel(hf_config).eval()
-    with torch.no_grad():  # non-trivial biases and LayerNorms
-        for name, parameter in hf_model.named_parameters():
-            if name.endswith("bias") or "LayerNorm" in name:
-                parameter.add_(0.1 * torch.randn_like(parameter))
+    # Kernels N(0, 0.2), non-zero biases, gammas away from 1: at HF's
+    # default init an attention-scale or GELU-variant bug moves the
+    # outputs by less than the tolerance.
+    hf_model = randomize_torch_weights(transformers.AlbertModel(hf_config).eval())
     backbone = keras_albert.AlbertBackbone(
         **backbone_config_from_huggingface_config(hf_config.to_dict())
     )
@@ -163,3 +163,119 @@ def test_named_preset_without_converted_weights_raises_unless_load_weights_false
     backbone = keras_albert.AlbertBackbone.from_preset("albert_base_v2", load_weights=False)
     # The published size of ALBERT-base (keras-hub's preset metadata too).
     assert backbone.count_params() == 11_683_584
+
+
+def v1_config(**overrides):
+    """albert_base_v1's settings (dropout 0.1 on hidden states and attention
+    probabilities, tanh GELU) at a tiny size."""
+    from keras_albert.albert_presets import BACKBONE_PRESETS
+
+    config = {**BACKBONE_PRESETS["albert_base_v1"], **TINY}
+    assert config["attention_dropout"] > 0 and config["dropout"] > 0
+    return {**config, **overrides}
+
+
+def test_training_attention_path_equals_the_fused_path_on_a_v1_config(monkeypatch):
+    """With attention dropout > 0 training computes the probabilities
+    explicitly; at dropout rate 0 that must be the fused path's numbers."""
+    backbone = randomize_keras_weights(keras_albert.AlbertBackbone(**v1_config()))
+    inputs = tiny_inputs()
+    fused = backbone(inputs, training=False)
+    # Every dropout a no-op, while the config still selects the explicit path.
+    for layer in backbone._flatten_layers():
+        if isinstance(layer, keras.layers.Dropout):
+            monkeypatch.setattr(layer, "rate", 0.0)
+    softmax_calls = []
+    softmax = keras.ops.softmax
+    monkeypatch.setattr(keras.ops, "softmax", lambda *a, **k: softmax_calls.append(1) or softmax(*a, **k))
+    explicit = backbone(inputs, training=True)
+    # One explicit softmax per block run, plus the pooler's first-token pass.
+    assert len(softmax_calls) == TINY["num_layers"] * TINY["num_inner_repetitions"] + 1
+    for key in ("sequence_output", "pooled_output"):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(explicit[key]),
+            keras.ops.convert_to_numpy(fused[key]),
+            rtol=0, atol=1e-5, err_msg=key,
+        )
+
+
+def reference_block(layer, x, padding_mask, probability_scale=None):
+    """One post-LN ALBERT block in NumPy (float64), from the original
+    `modeling.py`: the attention probabilities are multiplied by
+    `probability_scale` (a dropout mask, already divided by the keep rate)."""
+    weights = {
+        name: keras.ops.convert_to_numpy(getattr(layer, name).kernel).astype("float64")
+        for name in ("qkv_dense", "attention_output_dense", "ffn_intermediate_dense", "ffn_output_dense")
+    }
+    biases = {
+        name: keras.ops.convert_to_numpy(getattr(layer, name).bias).astype("float64")
+        for name in weights
+    }
+
+    def layer_norm(values, norm):
+        mean = values.mean(-1, keepdims=True)
+        variance = ((values - mean) ** 2).mean(-1, keepdims=True)
+        normalized = (values - mean) / np.sqrt(variance + norm.epsilon)
+        return normalized * keras.ops.convert_to_numpy(norm.gamma) + keras.ops.convert_to_numpy(norm.beta)
+
+    def gelu_tanh(values):
+        return 0.5 * values * (1 + np.tanh(np.sqrt(2 / np.pi) * (values + 0.044715 * values**3)))
+
+    batch, length, hidden = x.shape
+    heads, head_dim = layer.num_heads, layer.head_dim
+    qkv = x @ weights["qkv_dense"] + biases["qkv_dense"]
+    query, key, value = np.split(qkv, 3, axis=-1)
+    split = lambda t: t.reshape(batch, length, heads, head_dim)  # noqa: E731
+    scores = np.einsum("btnd,bsnd->bnts", split(query), split(key)) / np.sqrt(head_dim)
+    scores = np.where(padding_mask[:, None, None, :] == 1, scores, -1e9)
+    probabilities = np.exp(scores - scores.max(-1, keepdims=True))
+    probabilities /= probabilities.sum(-1, keepdims=True)
+    if probability_scale is not None:
+        probabilities = probabilities * probability_scale
+    context = np.einsum("bnts,bsnd->btnd", probabilities, split(value)).reshape(batch, length, hidden)
+    attention = context @ weights["attention_output_dense"] + biases["attention_output_dense"]
+    x = layer_norm(x + attention, layer.attention_layer_norm)
+    inner = gelu_tanh(x @ weights["ffn_intermediate_dense"] + biases["ffn_intermediate_dense"])
+    ffn = inner @ weights["ffn_output_dense"] + biases["ffn_output_dense"]
+    return layer_norm(x + ffn, layer.ffn_layer_norm)
+
+
+def test_training_attention_dropout_matches_a_numpy_block_with_the_same_seeded_mask(monkeypatch):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the mask is recovered from TensorFlow's stateless dropout")
+    from keras_albert.layers import AlbertTransformerLayer
+
+    config = v1_config()
+    layer = AlbertTransformerLayer(
+        num_heads=config["num_heads"], hidden_dim=config["hidden_dim"],
+        intermediate_dim=config["intermediate_dim"], activation=config["activation"],
+        dropout=config["dropout"], attention_dropout=config["attention_dropout"],
+    )
+    inputs = tiny_inputs()
+    rng = np.random.RandomState(1)
+    x = rng.standard_normal((3, 10, config["hidden_dim"])).astype("float32")
+    layer.build(x.shape)
+    randomize_keras_weights(layer)
+    # Only the attention probabilities are dropped, so the mask is all there is to match.
+    monkeypatch.setattr(layer.output_dropout_layer, "rate", 0.0)
+    dropout = layer.attention_dropout_layer
+    seed_state = keras.ops.convert_to_numpy(dropout.seed_generator.state)
+    dropped = keras.ops.convert_to_numpy(layer(x, padding_mask=inputs["padding_mask"], training=True))
+    # The same seed state drawn again gives the mask the layer used.
+    dropout.seed_generator.state.assign(seed_state)
+    heads = config["num_heads"]
+    mask = keras.ops.convert_to_numpy(
+        keras.random.dropout(np.ones((3, heads, 10, 10), "float32"), dropout.rate, seed=dropout.seed_generator)
+    )
+    assert 0 < (mask == 0).mean() < 0.3  # some probabilities were dropped
+
+    padding_mask = inputs["padding_mask"]
+    expected = reference_block(layer, x.astype("float64"), padding_mask, mask)
+    np.testing.assert_allclose(dropped, expected, rtol=0, atol=1e-5)
+    # The check has power: without the mask the numbers differ.
+    undropped = reference_block(layer, x.astype("float64"), padding_mask)
+    assert np.abs(undropped - expected).max() > 1e-2
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x, padding_mask=padding_mask, training=False)),
+        undropped, rtol=0, atol=1e-5,
+    )

@@ -7,6 +7,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from informative_weights import randomize_keras_weights
 from reference_models import assert_close, hf_forward, make_batch, make_hf_model
 
 import keras_albert
@@ -110,7 +111,9 @@ def test_ours_to_huggingface_to_ours_is_bit_exact(task, head, tmp_path):
         "vocabulary_size": 64, "num_layers": 4, "num_heads": 2, "embedding_dim": 8, "hidden_dim": 16,
         "intermediate_dim": 24, "num_groups": 2, "num_inner_repetitions": 2, "max_sequence_length": 24,
     }
-    original = build_model(config, task, head)
+    # Non-zero biases and gammas away from 1: a swapped or mis-split
+    # bias or LayerNorm parameter cannot round-trip unnoticed.
+    original = randomize_keras_weights(build_model(config, task, head))
     export_checkpoint(original, "huggingface", tmp_path / "hf")
     # transformers finds exactly the tensors its class has.
     hf_class = getattr(transformers, EXPORT_ARCHITECTURES[task])

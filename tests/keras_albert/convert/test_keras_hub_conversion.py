@@ -4,6 +4,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
+from informative_weights import randomize_keras_weights
 from reference_models import assert_close, make_batch
 
 import keras_albert
@@ -28,20 +29,12 @@ KERAS_HUB_CONFIG = {
 }
 
 
-def randomize(model, seed=0):
-    """Random values everywhere (keras-hub initializes biases to 0, gammas to 1)."""
-    rng = np.random.RandomState(seed)
-    for variable in model.weights:
-        variable.assign(0.2 * rng.standard_normal(variable.shape).astype("float32"))
-    return model
-
-
 def _weights(model):
     return {variable.path: keras.ops.convert_to_numpy(variable) for variable in model.weights}
 
 
 def test_keras_hub_backbone_preset_converts_and_matches_keras_hub(tmp_path):
-    reference = randomize(keras_hub.models.AlbertBackbone(**KERAS_HUB_CONFIG))
+    reference = randomize_keras_weights(keras_hub.models.AlbertBackbone(**KERAS_HUB_CONFIG))
     reference.save_to_preset(str(tmp_path / "hub"))
     convert_checkpoint("keras_hub", tmp_path / "hub", tmp_path / "preset")
     backbone = keras_albert.AlbertBackbone.from_preset(str(tmp_path / "preset"))
@@ -55,7 +48,7 @@ def test_keras_hub_backbone_preset_converts_and_matches_keras_hub(tmp_path):
 
 def test_keras_hub_text_classifier_preset_keeps_its_head(tmp_path):
     backbone = keras_hub.models.AlbertBackbone(**KERAS_HUB_CONFIG)
-    reference = randomize(keras_hub.models.AlbertTextClassifier(backbone, num_classes=3, preprocessor=None))
+    reference = randomize_keras_weights(keras_hub.models.AlbertTextClassifier(backbone, num_classes=3, preprocessor=None))
     reference.save_to_preset(str(tmp_path / "hub"))
     convert_checkpoint("keras_hub", tmp_path / "hub", tmp_path / "preset")
     classifier = keras_albert.AlbertTextClassifier.from_preset(str(tmp_path / "preset"))
@@ -65,7 +58,7 @@ def test_keras_hub_text_classifier_preset_keeps_its_head(tmp_path):
 
 def test_keras_hub_masked_lm_becomes_a_pretrainer_with_the_same_mlm_logits(tmp_path):
     backbone = keras_hub.models.AlbertBackbone(**KERAS_HUB_CONFIG)
-    reference = randomize(keras_hub.models.AlbertMaskedLM(backbone, preprocessor=None))
+    reference = randomize_keras_weights(keras_hub.models.AlbertMaskedLM(backbone, preprocessor=None))
     reference.save_to_preset(str(tmp_path / "hub"))
     pretrainer = load_keras_hub_preset(tmp_path / "hub")
     assert isinstance(pretrainer, keras_albert.AlbertPretrainer)
@@ -82,7 +75,7 @@ def test_keras_hub_masked_lm_becomes_a_pretrainer_with_the_same_mlm_logits(tmp_p
 )
 def test_ours_to_keras_hub_to_ours_is_bit_exact(task, head, tmp_path):
     config = {**KERAS_HUB_CONFIG, "dropout": 0.1, "attention_dropout": 0.1}
-    original = randomize(build_model(config, task, head), seed=1)
+    original = randomize_keras_weights(build_model(config, task, head), seed=1)
     export_checkpoint(original, "keras_hub", tmp_path / "hub")
     restored = load_keras_hub_preset(tmp_path / "hub")
     assert type(restored) is type(original)
@@ -91,6 +84,19 @@ def test_ours_to_keras_hub_to_ours_is_bit_exact(task, head, tmp_path):
         # keras-hub's masked LM has no sentence-order head.
         if not path.startswith("sop_dense/"):
             np.testing.assert_array_equal(after[path], value, err_msg=path)
+
+
+@pytest.mark.parametrize("task, head", [("backbone", {}), ("text_classification", {"num_classes": 3})])
+def test_exported_keras_hub_model_gives_our_outputs(task, head):
+    original = randomize_keras_weights(build_model(KERAS_HUB_CONFIG, task, head), seed=2)
+    exported = keras_hub_model_from_model(original)
+    batch = make_batch()
+    ours, theirs = original(batch), exported(batch)
+    if task == "backbone":
+        for key in ("sequence_output", "pooled_output"):
+            assert_close(theirs[key], ours[key])
+    else:
+        assert_close(theirs, ours)
 
 
 def test_export_refuses_what_keras_hub_cannot_express():

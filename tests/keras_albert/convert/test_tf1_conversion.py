@@ -11,6 +11,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from informative_weights import randomize_keras_weights
 from reference_models import (
     albert_config_json,
     assert_close,
@@ -217,10 +218,9 @@ def test_unsupported_albert_config_field_raises_naming_it(tmp_path):
 )
 def test_ours_to_tf1_to_ours_is_bit_exact(task, head, tmp_path):
     config = backbone_config_from_albert_config(albert_config_json(make_hf_model("AlbertModel")))
-    original = build_model(config, task, head)
-    rng = np.random.RandomState(0)
-    for variable in original.weights:
-        variable.assign(rng.standard_normal(variable.shape).astype("float32"))
+    # Non-zero biases and gammas away from 1: a swapped or mis-split
+    # bias or LayerNorm parameter cannot round-trip unnoticed.
+    original = randomize_keras_weights(build_model(config, task, head))
     export_checkpoint(original, "tf1", tmp_path / "release")
     restored = load_tf1_checkpoint(tmp_path / "release", task=task)
     assert type(restored) is type(original)
