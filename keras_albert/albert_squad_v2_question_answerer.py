@@ -111,6 +111,9 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         for name, value in (("start_n_top", start_n_top), ("end_n_top", end_n_top)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        # Layers are set after `Model.__init__` so that every backend tracks
+        # them (keras-hub's Task leaves attributes set before untracked on torch).
+        super().__init__(dtype=backbone.dtype_policy, **kwargs)
         self.backbone = backbone
         freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
@@ -137,7 +140,6 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
             dropout, dtype=backbone.dtype_policy, name="answer_class_dropout"
         )
         self.answer_dense_1 = dense(1, "answer_class_dense_1", use_bias=False)
-        super().__init__(dtype=backbone.dtype_policy, **kwargs)
         # Weights exist before the first call, so presets and checkpoints load.
         self.start_dense.build((None, None, hidden_dim))
         self.end_dense_0.build((None, None, 2 * hidden_dim))
