@@ -96,6 +96,11 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
     )
     beam = reader.predict(features)
     ```
+    A checkpoint fine-tuned by the original `run_squad_v2.py` (its head
+    under `start_logits/`, `end_logits/`, `answer_class/`) converts with
+    `python -m keras_albert.convert --source tf1 --input squad_v2_out/
+    --output preset/`; then `python -m tasks.run_squad --preset=preset/
+    --version_2_with_negative --do_predict ...` predicts with it.
     """
 
     def __init__(
