@@ -84,7 +84,8 @@ def test_graph_decoder_gives_python_decodings_answers(version_2_with_negative):
         assert outputs["null_odds"][index] == pytest.approx(expected["null_odds"], abs=1e-6)
         if expected["text"]:
             best = expected["nbest"][0]
-            assert outputs["answer_scores"][index] == pytest.approx(best["start_log_prob"] + best["end_log_prob"], abs=1e-5)
+            best_score = best["start_log_prob"] + best["end_log_prob"]
+            assert outputs["answer_scores"][index] == pytest.approx(best_score, abs=1e-5)
             num_answered += 1
     # The random beams exercise answers, "no answer" and questions without a valid pair.
     assert 5 < num_answered < len(questions)
@@ -96,5 +97,7 @@ def test_empty_batch_gives_empty_answers():
         "end_top_index": tf.zeros([0, 4], tf.int32), "end_top_log_probs": tf.zeros([0, 4]),
         "cls_logits": tf.zeros([0]),
     }
-    outputs = BeamAnswerSpanDecoder()(beam, tf.zeros([0, 5, 2], tf.int32), tf.zeros([0, 5], tf.bool), tf.zeros([0], tf.int32), 0)
+    outputs = BeamAnswerSpanDecoder()(
+        beam, tf.zeros([0, 5, 2], tf.int32), tf.zeros([0, 5], tf.bool), tf.zeros([0], tf.int32), 0
+    )
     assert all(value.shape == (0,) for value in outputs.values())
