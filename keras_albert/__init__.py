@@ -7,6 +7,7 @@ from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.albert_presets import BACKBONE_PRESETS, PRESET_NAMES
 from keras_albert.albert_pretrainer import AlbertPretrainer
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
+from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
 from keras_albert.albert_text_classifier import AlbertTextClassifier
 from keras_albert.albert_token_classifier import AlbertTokenClassifier
 from keras_albert.albert_tokenizer import AlbertTokenizer

@@ -309,6 +309,13 @@ def _pack_window(tokenizer, question_ids, context_ids, context_offsets, is_max_c
     }
 
 
+def span_text(context, window, start, end):
+    """The text of `context` from the first character of the window's token
+    `start` to the last character of its token `end` (both context tokens)."""
+    offsets = window["token_offsets"]
+    return context[offsets[start, 0] : offsets[end, 1]]
+
+
 def decode_answer(
     context,
     windows,
@@ -370,8 +377,7 @@ def decode_answer(
         if window_index < 0:
             text = ""
         else:
-            offsets = windows[int(window_index)]["token_offsets"]
-            text = context[offsets[int(start), 0] : offsets[int(end), 1]]
+            text = span_text(context, windows[int(window_index)], int(start), int(end))
             if not text:  # A span of bare word-start pieces.
                 continue
         if text in seen:

@@ -5,8 +5,18 @@ into windows of --max_seq_length tokens every --doc_stride tokens, and the
 answer decoded from the span logits of all windows
 (`keras_albert.question_answering`, shared with serving).
 
+--squad_head picks the head: "simple" (`AlbertQuestionAnswerer`, start and
+end logits of one dense layer, as HuggingFace checkpoints and the original
+`run_squad_v1.py`) or "original" (`AlbertSquadV2QuestionAnswerer`, the head of
+the original `run_squad_v2.py` that gave ALBERT's SQuAD 2.0 results: end
+logits conditioned on the start, a --start_n_top x --end_n_top beam, and an
+answer-class logit as the null score, compared with
+--null_score_diff_threshold; `keras_albert.squad_v2_answers`). Default: the
+head of a --preset saved from a task model, else "simple".
+
 Writes to --output_dir:
-  - with --do_train: the fine-tuned `AlbertQuestionAnswerer` as a preset
+  - with --do_train: the fine-tuned `AlbertQuestionAnswerer` (or
+    `AlbertSquadV2QuestionAnswerer`) as a preset
     with its tokenizer (`AlbertQuestionAnswerer.from_preset(output_dir)`, or
     `--preset=output_dir` here; the preset keeps
     --null_score_diff_threshold), `task_metadata.json` (the window sizes and
@@ -14,7 +24,8 @@ Writes to --output_dir:
   - with --do_predict or --do_eval, for --predict_file: `predictions.json`
     (`{question id: answer text}`, "" for no answer), `nbest_predictions.json`
     (the --n_best_size best answers with probabilities and logits) and
-    `null_odds.json` (`{question id: null_score - best_span_score}`; with
+    `null_odds.json` (`{question id: null_score - best_span_score}`, with
+    the original head the answer-class logit; with
     --version_2_with_negative the question is predicted unanswerable when
     above --null_score_diff_threshold, in v1.1 it is only reported);
   - with --do_eval: `eval_results.json`, the official metrics: v1.1
@@ -40,7 +51,9 @@ import os
 from absl import app, flags, logging
 
 import keras_albert
+from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
 from keras_albert.question_answering import decode_answer
+from keras_albert.squad_v2_answers import decode_beam_answer
 from tasks import common, squad, squad_metrics
 
 common.define_common_flags()
@@ -59,7 +72,19 @@ flags.DEFINE_float(
     "v2.0: predict no answer when null_score - best_span_score exceeds this. Defaults to the "
     "--preset's value (0.0 for a new model); tune it with eval_results.json's best_f1_thresh.",
 )
+flags.DEFINE_enum(
+    "squad_head",
+    None,
+    ["simple", "original"],
+    "simple: start/end logits of one dense layer (HuggingFace-style checkpoints). original: the "
+    "run_squad_v2.py head (start-conditioned end logits, beam search, answer class). Default: the "
+    "--preset's head, else simple.",
+)
+flags.DEFINE_integer("start_n_top", 5, "--squad_head=original: best starts kept in the beam.")
+flags.DEFINE_integer("end_n_top", 5, "--squad_head=original: best ends kept per start.")
 FLAGS = flags.FLAGS
+
+SQUAD_HEADS = {"simple": keras_albert.AlbertQuestionAnswerer, "original": AlbertSquadV2QuestionAnswerer}
 
 # SQuAD's usual window (the common flag's default suits sentence tasks).
 SQUAD_MAX_SEQ_LENGTH = 384
@@ -74,9 +99,20 @@ def _check_squad_flags():
         raise ValueError("--do_train needs --train_file.")
     if (FLAGS.do_eval or FLAGS.do_predict) and not FLAGS.predict_file:
         raise ValueError("--do_eval and --do_predict need --predict_file.")
-    for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
+    positive = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length", "start_n_top", "end_n_top")
+    for name in positive:
         if FLAGS[name].value < 1:
             raise ValueError(f"--{name} must be a positive integer. Got {FLAGS[name].value}.")
+
+
+def _squad_head():
+    """The --squad_head name: the flag, else the head a --preset was saved with."""
+    if FLAGS.squad_head:
+        return FLAGS.squad_head
+    for name, model_class in SQUAD_HEADS.items():
+        if FLAGS.preset and common._is_task_preset(FLAGS.preset, model_class):
+            return name
+    return "simple"
 
 
 def _read(path, max_examples):
@@ -102,8 +138,31 @@ def _encode(tokenizer, examples, is_training):
     )
 
 
+def _training_data(features, is_original_head):
+    """`(dataset, steps per epoch)`; the original head also reads the gold start as input."""
+    if is_original_head:
+        labels = {
+            "start_log_probs": features["start_positions"],
+            "end_log_probs": features["end_positions"],
+            # A window without the answer targets [CLS], as unanswerable questions.
+            "cls_logits": (features["start_positions"] == 0).astype("float32"),
+        }
+    else:
+        labels = {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
+    dataset = common.training_dataset(
+        features, labels, FLAGS.train_batch_size, _max_seq_length(), seed=FLAGS.seed
+    )
+    if is_original_head:
+        dataset = dataset.map(lambda x, y: ({**x, "start_positions": y["start_log_probs"]}, y))
+    steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, _max_seq_length())
+    return dataset, steps_per_epoch
+
+
 def predict_answers(model, examples, features, threshold):
-    """Decodes every question: `{question id: decode_answer(...) result}`."""
+    """Decodes every question: `{question id: decode_answer(...) result}`.
+
+    The original head's beam is decoded by `decode_beam_answer`.
+    """
     outputs = common.predict_in_length_order(
         model, features, FLAGS.predict_batch_size, _max_seq_length()
     )
@@ -112,6 +171,17 @@ def predict_answers(model, examples, features, threshold):
         windows_of[example_index].append(window_index)
     answers = {}
     for example, window_indices in zip(examples, windows_of):
+        if isinstance(model, AlbertSquadV2QuestionAnswerer):
+            answers[example.question_id] = decode_beam_answer(
+                example.context,
+                [features["windows"][i] for i in window_indices],
+                {name: value[window_indices] for name, value in outputs.items()},
+                n_best_size=FLAGS.n_best_size,
+                max_answer_length=FLAGS.max_answer_length,
+                version_2_with_negative=FLAGS.version_2_with_negative,
+                null_score_diff_threshold=threshold,
+            )
+            continue
         answers[example.question_id] = decode_answer(
             example.context,
             [features["windows"][i] for i in window_indices],
@@ -161,8 +231,12 @@ def main(argv):
     strategy = common.configure_runtime(FLAGS)
     tokenizer = common.load_tokenizer(FLAGS)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, FLAGS)
+        squad_head = _squad_head()
+        model = common.build_task_model(SQUAD_HEADS[squad_head], FLAGS)
     common.check_vocabulary(tokenizer, model.backbone)
+    for name in ("start_n_top", "end_n_top"):  # Beam sizes: not weights, set at will.
+        if squad_head == "original" and FLAGS[name].present:
+            setattr(model, name, FLAGS[name].value)
     if FLAGS["null_score_diff_threshold"].present:
         model.null_score_diff_threshold = FLAGS.null_score_diff_threshold
     threshold = model.null_score_diff_threshold
@@ -170,13 +244,7 @@ def main(argv):
     if FLAGS.do_train:
         examples = _read(FLAGS.train_file, FLAGS.max_train_examples)
         features = _encode(tokenizer, examples, is_training=True)
-        positions = {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
-        dataset = common.training_dataset(
-            features, positions, FLAGS.train_batch_size, _max_seq_length(), seed=FLAGS.seed
-        )
-        steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, _max_seq_length()
-        )
+        dataset, steps_per_epoch = _training_data(features, squad_head == "original")
         common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
         common.save_trained_model(
             model,

@@ -168,6 +168,8 @@ def huggingface_config_from_model(model):
     """The HuggingFace `config.json` dict for a keras-albert model."""
     backbone = getattr(model, "backbone", model)
     task = task_of(model)
+    if task not in EXPORT_ARCHITECTURES:
+        raise ValueError(f"HuggingFace has no ALBERT class for the {task} head; export `model.backbone`.")
     activation = backbone.activation
     if activation not in _EXPORT_ACTIVATIONS:
         raise ValueError(

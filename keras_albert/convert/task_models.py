@@ -4,6 +4,7 @@ from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_multiple_choice import AlbertMultipleChoice
 from keras_albert.albert_pretrainer import AlbertPretrainer
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
+from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
 from keras_albert.albert_text_classifier import AlbertTextClassifier
 from keras_albert.albert_token_classifier import AlbertTokenClassifier
 
@@ -13,6 +14,7 @@ TASK_CLASSES = {
     "text_classification": AlbertTextClassifier,
     "token_classification": AlbertTokenClassifier,
     "question_answering": AlbertQuestionAnswerer,
+    "squad_v2_question_answering": AlbertSquadV2QuestionAnswerer,
     "multiple_choice": AlbertMultipleChoice,
 }
 TASKS = tuple(TASK_CLASSES)
@@ -22,6 +24,7 @@ _HEAD_ARGUMENTS = {
     "text_classification": ("num_classes", "dropout", "activation"),
     "token_classification": ("num_classes", "dropout"),
     "question_answering": (),
+    "squad_v2_question_answering": (),
     "multiple_choice": ("dropout",),
 }
 

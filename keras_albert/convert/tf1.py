@@ -234,6 +234,16 @@ def tf1_weight_table(config, num_classes=None, prefix=""):
         *output_layer("sop_dense", "cls/seq_relationship/", 2),
         *output_layer("span_logits", "cls/squad/", 2),
     ]
+    # The original SQuAD v2.0 head (squad_utils.py `create_v2_model`): its
+    # `end_logits/dense_0` and `answer_class/dense_0` read 2H features.
+    entries += [
+        *dense("start_logits_dense", "start_logits/dense", H, 1),
+        *dense("end_logits_dense_0", "end_logits/dense_0", 2 * H, H),
+        *layer_norm("end_logits_layer_norm", "end_logits/LayerNorm", H),
+        *dense("end_logits_dense_1", "end_logits/dense_1", H, 1),
+        *dense("answer_class_dense_0", "answer_class/dense_0", 2 * H, H),
+        entry("answer_class_dense_1/kernel", (H, 1), ("answer_class/dense_1/kernel", (H, 1), COPY)),
+    ]
     if num_classes:
         entries += output_layer("logits", "", num_classes)
         entries += output_layer("choice_logits", "", num_classes)
@@ -246,6 +256,8 @@ def detect_tf1_task(names, prefix=""):
         return "pretraining"
     if prefix + "cls/squad/output_weights" in names:
         return "question_answering"
+    if prefix + "answer_class/dense_1/kernel" in names:
+        return "squad_v2_question_answering"
     if prefix + "output_weights" in names:
         # classifier_utils.py; a race_utils.py (multiple choice) checkpoint
         # has the same names with one row: pass task="multiple_choice".
