@@ -151,7 +151,8 @@ def truncated_lengths_tf(lengths, budget):
     num_segments = len(lengths)
     lengths = tf.stack([tf.cast(length, tf.int32) for length in lengths], axis=1)  # [B, N]
     budget = tf.cast(budget, tf.int32)
-    rounds = tf.range(budget + 1)  # [R]
+    # Past the longest segment every round totals the same: no need to look further.
+    rounds = tf.range(tf.maximum(tf.minimum(budget, tf.reduce_max(lengths)), 0) + 1)  # [R]
     totals = tf.reduce_sum(tf.minimum(lengths[:, None, :], rounds[None, :, None]), axis=2)  # [B, R]
     # `totals` grows with the round and is 0 at round 0.
     full_rounds = tf.reduce_sum(tf.cast(totals <= budget, tf.int32), axis=1) - 1

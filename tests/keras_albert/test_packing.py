@@ -1,5 +1,9 @@
 """The one packer: Python reference, graph twin, and the original truncation rules."""
 
+import pathlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -129,3 +133,31 @@ def test_no_room_for_the_special_tokens_is_refused():
         pack_segments_tf([dense([[5]])], CLS, SEP, sequence_length=1)
     with pytest.raises(ValueError, match="at least one segment"):
         pack_segments([], CLS, SEP)
+
+
+def test_graph_packing_of_an_empty_batch():
+    empty = (tf.zeros([0, 0], tf.int32), tf.zeros([0], tf.int32))
+    features, starts = pack_segments_tf([empty, empty], CLS, SEP, 8)
+    assert features["token_ids"].shape == (0, 8) and starts[1].shape == (0,)
+
+
+def test_python_references_run_without_tensorflow():
+    # Loaded by path: the package's own `__init__` is not what is tested here.
+    code = (
+        "import importlib.util, pathlib, sys\n"
+        "sys.modules['tensorflow'] = None\n"
+        "def load(name):\n"
+        "    path = pathlib.Path('keras_albert') / f'{name}.py'\n"
+        "    spec = importlib.util.spec_from_file_location(name, path)\n"
+        "    module = importlib.util.module_from_spec(spec)\n"
+        "    spec.loader.exec_module(module)\n"
+        "    return module\n"
+        "packing, windows, text = load('packing'), load('sliding_windows'), load('text_normalization')\n"
+        "assert packing.pack_segments([[5], [6]], 2, 3, 6)[0]['token_ids'].tolist() == [2, 5, 3, 6, 3, 0]\n"
+        "assert windows.max_context_windows(windows.window_spans(5, 3, 2), 5).tolist() == [0, 0, 0, 1, 1]\n"
+        "assert text.normalize_text(' Crème ') == 'creme'\n"
+        "assert 'tensorflow' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+    )
+    repository = pathlib.Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=repository)
+    assert result.returncode == 0, result.stderr
