@@ -17,10 +17,10 @@ Character offsets are Python `str` indices into the request's text, ends
 exclusive. Text goes through the task programs' own code: the
 `AlbertTokenizer` graph and `AlbertPreprocessor` packing for
 classification, `token_labels`' word windows and seqeval chunking for NER,
-`question_answering`'s windows, offsets and span rules for QA. Packing
-(`keras_albert.packing`) and windows (`keras_albert.sliding_windows`) are
-the library's graph twins; the rest is in `export/graph_*.py`, each tested
-against the Python original.
+`question_answering`'s windows, offsets and span rules for QA, through
+the library's graph twins of those rules (`keras_albert.packing`,
+`keras_albert.sliding_windows`, `keras_albert/graph_*.py`), each tested
+against its Python original.
 
 Bad input: invalid UTF-8 is replaced with U+FFFD first (as
 `bytes.decode(errors="replace")`); empty strings and batches of zero give
@@ -34,10 +34,10 @@ QA; outputs padded per batch come with counts (`num_words`,
 import keras
 import tensorflow as tf
 
-from export.graph_answer_spans import AnswerSpanDecoder
-from export.graph_entity_spans import EntitySpanDecoder
-from export.graph_piece_offsets import WordPieceOffsets
-from export.graph_text import repair_utf8, split_words
+from keras_albert.graph_answer_spans import AnswerSpanDecoder
+from keras_albert.graph_entity_spans import EntitySpanDecoder
+from keras_albert.graph_piece_offsets import WordPieceOffsets
+from keras_albert.graph_text import repair_utf8, split_words
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer

@@ -12,7 +12,7 @@ albert's `tokenization.py` is the same without step 2 and `keep_accents`):
 
 `normalize_text` is that function; `normalize_characters` is steps 2-4
 alone, which the character offsets of question answering
-(`question_answering`, `export/graph_piece_offsets.py`) and the TFLite
+(`question_answering`, `graph_piece_offsets`) and the TFLite
 tokenizer's folded SentencePiece map (`export/tflite_tokenizer.py`) apply
 character by character. `normalize_text_tf` computes the same strings
 in-graph (for `tf.data` and SavedModels; its regex, ICU and lower-casing ops

@@ -1,4 +1,4 @@
-"""The in-graph twins in export/ of the task programs' text handling equal the Python originals."""
+"""The graph twins (keras_albert/graph_*.py) of the task rules equal their Python originals."""
 
 import json
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.graph_answer_spans import AnswerSpanDecoder
-from export.graph_entity_spans import EntitySpanDecoder
-from export.graph_piece_offsets import WordPieceOffsets
-from export.graph_text import byte_to_char_offsets, repair_utf8, split_words
+from keras_albert.graph_answer_spans import AnswerSpanDecoder
+from keras_albert.graph_entity_spans import EntitySpanDecoder
+from keras_albert.graph_piece_offsets import WordPieceOffsets
+from keras_albert.graph_text import byte_to_char_offsets, repair_utf8, split_words
 from keras_albert import question_answering, token_labels
 
 TRICKY_TEXT = "``Crème'' brûlée\u00a0 ΟΔΟΣ ǅx ﬁne ½ 1,000, x9, 日本語x日本 a¨b İstanbul ▁ \x1cq 😀!"
