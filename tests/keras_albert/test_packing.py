@@ -96,10 +96,8 @@ def test_graph_packing_equals_the_python_reference(num_segments):
         segments = random_segments(rng, num_segments, 6)
         segments[0][0] = []  # An empty text.
         expected = [pack_segments([s[row] for s in segments], CLS, SEP, sequence_length) for row in range(6)]
-        for length in (sequence_length, tf.constant(sequence_length)):  # Static and in-graph lengths.
-            got, starts = tf.function(lambda *d: pack_segments_tf(list(zip(d[::2], d[1::2])), CLS, SEP, length))(
-                *[t for rows in segments for t in dense(rows)]
-            )
+        for length in (sequence_length, tf.constant(sequence_length)):  # Static and computed lengths.
+            got, starts = pack_segments_tf([dense(rows) for rows in segments], CLS, SEP, length)
             for name in ("token_ids", "segment_ids", "padding_mask"):
                 assert got[name].numpy().tolist() == [e[0][name].tolist() for e in expected], name
             assert np.stack([s.numpy() for s in starts], 1).tolist() == [e[1] for e in expected]
