@@ -17,8 +17,10 @@ Character offsets are Python `str` indices into the request's text, ends
 exclusive. Text goes through the task programs' own code: the
 `AlbertTokenizer` graph and `AlbertPreprocessor` packing for
 classification, `token_labels`' word windows and seqeval chunking for NER,
-`question_answering`'s windows, offsets and span rules for QA (in-graph
-copies in `export/graph_*.py`, each tested against the Python original).
+`question_answering`'s windows, offsets and span rules for QA, through
+the library's graph twins of those rules (`keras_albert.packing`,
+`keras_albert.sliding_windows`, `keras_albert/graph_*.py`), each tested
+against its Python original.
 
 Bad input: invalid UTF-8 is replaced with U+FFFD first (as
 `bytes.decode(errors="replace")`); empty strings and batches of zero give
@@ -32,16 +34,17 @@ QA; outputs padded per batch come with counts (`num_words`,
 import keras
 import tensorflow as tf
 
-from export.graph_answer_spans import AnswerSpanDecoder
-from export.graph_entity_spans import EntitySpanDecoder
-from export.graph_piece_offsets import WordPieceOffsets
-from export.graph_text import repair_utf8, split_words
-from export.graph_windows import SlidingWindows
+from keras_albert.graph_answer_spans import AnswerSpanDecoder
+from keras_albert.graph_entity_spans import EntitySpanDecoder
+from keras_albert.graph_piece_offsets import WordPieceOffsets
+from keras_albert.graph_text import repair_utf8, split_words
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
 from keras_albert.albert_text_classifier import AlbertTextClassifier
 from keras_albert.albert_token_classifier import AlbertTokenClassifier
+from keras_albert.packing import pack_segments_tf, place_segment_tf
+from keras_albert.sliding_windows import SlidingWindowsTF
 
 TOKEN_IDS_SIGNATURE = "token_ids"
 DEFAULT_SIGNATURE = "serving_default"
@@ -74,22 +77,6 @@ def trim_to_longest(features):
     longest = tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1))
     longest = tf.maximum(longest, 1)  # An empty batch's max is INT_MIN.
     return {name: value[:, :longest] for name, value in features.items()}
-
-
-def pack_single_segments(pieces, lengths, sequence_length, cls_token_id, sep_token_id, pad_token_id):
-    """`[CLS] pieces [SEP]` rows from dense `[rows, capacity]` pieces."""
-    positions = tf.range(sequence_length)[None, :]
-    body = tf.pad(pieces, [[0, 0], [1, 0]])[:, :sequence_length]
-    body = tf.pad(body, [[0, 0], [0, sequence_length - tf.shape(body)[1]]])
-    lengths = lengths[:, None]
-    token_ids = tf.where(positions <= lengths, body, pad_token_id)
-    token_ids = tf.where(positions == lengths + 1, sep_token_id, token_ids)
-    token_ids = tf.where(positions == 0, cls_token_id, token_ids)
-    return {
-        "token_ids": token_ids,
-        "segment_ids": tf.zeros_like(token_ids),
-        "padding_mask": tf.cast(positions < lengths + 2, token_ids.dtype),
-    }
 
 
 def token_ids_function(model):
@@ -200,12 +187,12 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
         sentence_pieces = tf.RaggedTensor.from_row_lengths(pieces.flat_values, pieces_per_sentence)
         sentence_first_words = tf.RaggedTensor.from_row_lengths(first_piece_word, pieces_per_sentence)
 
-        windows = SlidingWindows(pieces_per_sentence, capacity, stride, window_for_empty=False)
+        windows = SlidingWindowsTF(pieces_per_sentence, capacity, stride, window_for_empty=False)
         window_pieces = windows.gather(sentence_pieces.to_tensor(default_value=pad_id), pad_id)
         window_words = windows.gather(sentence_first_words.to_tensor(default_value=-1), -1)
         predicts = tf.logical_and(windows.is_max_context(), window_words >= 0)
         longest = tf.maximum(tf.reduce_max(tf.concat([windows.lengths, [0]], 0)), 1)
-        features = pack_single_segments(window_pieces[:, :longest], windows.lengths, longest + 2, cls_id, sep_id, pad_id)
+        features, _ = pack_segments_tf([(window_pieces, windows.lengths)], cls_id, sep_id, longest + 2, pad_id)
         logits = model(features, training=False)[:, 1 : longest + 1]  # The window's pieces.
 
         # One logit row per word: from its first piece in its best window.
@@ -314,7 +301,7 @@ def question_answerer_function(
 
         # Windows: capacity depends on each question's length.
         capacity = sequence_length - 3 - question_lengths
-        windows = SlidingWindows(
+        windows = SlidingWindowsTF(
             tf.cast(context_ids.row_lengths(), tf.int32),
             capacity,
             tf.minimum(capacity, doc_stride),
@@ -328,38 +315,15 @@ def question_answerer_function(
         window_question = tf.gather(question_ids.to_tensor(default_value=pad_id, shape=[None, max_query_length]), windows.sequence_ids)
         window_question_lengths = tf.gather(question_lengths, windows.sequence_ids)
 
-        # [CLS] question [SEP] context [SEP], positions computed per window.
-        total = window_question_lengths + windows.lengths + 3
-        longest = tf.maximum(tf.reduce_max(tf.concat([total, [0]], 0)), 3)
-        positions = tf.range(longest)[None, :]
-        q_len = window_question_lengths[:, None]
-        context_position = positions - q_len - 2
-        in_question = tf.logical_and(positions >= 1, positions <= q_len)
-        in_context = tf.logical_and(context_position >= 0, context_position < windows.lengths[:, None])
-
-        def place(values, offset_positions, inside, pad):
-            width = tf.shape(values)[1]
-            index = tf.clip_by_value(offset_positions, 0, tf.maximum(width - 1, 0))
-            index = tf.broadcast_to(index, tf.shape(inside))
-            padded = tf.pad(values, [[0, 0], [0, 1]], constant_values=pad)
-            return tf.where(inside, tf.gather(padded, index, batch_dims=1), pad)
-
-        token_ids = place(window_ids, context_position, in_context, pad_id)
-        token_ids = tf.where(in_question, place(window_question, positions - 1, in_question, pad_id), token_ids)
-        token_ids = tf.where(positions == 0, cls_id, token_ids)
-        is_sep = tf.logical_or(positions == q_len + 1, positions == total[:, None] - 1)
-        token_ids = tf.where(is_sep, sep_id, token_ids)
-        features = {
-            "token_ids": token_ids,
-            "segment_ids": tf.cast(tf.logical_and(positions >= q_len + 2, positions < total[:, None]), tf.int32),
-            "padding_mask": tf.cast(positions < total[:, None], tf.int32),
-        }
-        outputs = model(features, training=False)
-        token_offsets = tf.stack(
-            [place(window_starts, context_position, in_context, -1), place(window_ends, context_position, in_context, -1)],
-            axis=-1,
+        # [CLS] question [SEP] context [SEP]: no truncation, the windows fit.
+        longest = tf.maximum(tf.reduce_max(tf.concat([window_question_lengths + windows.lengths + 3, [0]], 0)), 3)
+        features, (_, context_starts) = pack_segments_tf(
+            [(window_question, window_question_lengths), (window_ids, windows.lengths)], cls_id, sep_id, longest, pad_id
         )
-        is_max_context = place(windows.is_max_context(), context_position, in_context, False)
+        outputs = model(features, training=False)
+        place = lambda values, pad: place_segment_tf(values, context_starts, windows.lengths, longest, pad)
+        token_offsets = tf.stack([place(window_starts, -1), place(window_ends, -1)], axis=-1)
+        is_max_context = place(windows.is_max_context(), False)
         answers = decoder(
             outputs["start_logits"], outputs["end_logits"], token_offsets, is_max_context,
             windows.sequence_ids, batch_size,

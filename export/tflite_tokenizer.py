@@ -1,23 +1,22 @@
 """ALBERT tokenization and packing that a TFLite model can run.
 
-`keras_albert.AlbertTokenizer` normalizes text with regex, NFKD and
-lower-casing ops and re-splits digit-comma pieces with a ragged gather;
-none of those has a TFLite kernel (they would need the Flex delegate).
-This module computes the same ids inside a TFLite model with builtin ops
-and TensorFlow Text's TFLite `FastSentencepieceTokenize` kernel only:
+The library's graphs run in TFLite with builtin ops plus TensorFlow Text's
+`FastSentencepieceTokenize` kernel, all but one step: `AlbertTokenizer`'s
+SentencePiece ids and digit-comma re-split (a dense table gather) and
+`keras_albert.packing` (arithmetic on positions) convert as they are; the
+library test `test_tflite_graph_with_normalize_false` converts them.
+Normalization does not: `normalize_text_tf` needs regex, ICU NFKD and
+lower-casing ops, which only a Flex-enabled runtime has.
 
-1. Normalization is folded into the SentencePiece model itself
-   (`fold_albert_normalization`): ALBERT's `preprocess_text` (whitespace,
-   ``` `` ```/`''`, accent stripping, lower-casing) is composed with the
-   model's own character map (nmt_nfkc) into one precompiled map, which
-   `FastSentencepieceTokenize` applies while it tokenizes.
-2. The digit-comma re-split is a gather from a dense `[vocab, k]`
-   replacement table (`split_digit_comma` for every piece) followed by a
-   scatter that closes the gaps, instead of a ragged gather.
-3. `[CLS] a [SEP] (b [SEP])` packing is arithmetic on positions
-   (`pack_segments`) instead of ragged concatenation; ragged slicing or
-   concatenation would bring in `RaggedRange`/`RaggedGather`, which no
-   TFLite registrar provides.
+So this module keeps only what TFLite truly needs, the normalization moved
+into the SentencePiece model (`fold_albert_normalization`): ALBERT's
+per-character rules (`text_normalization.normalize_characters`: whitespace,
+``` `` ```/`''`, accent stripping, lower-casing) are composed with the
+model's own character map (nmt_nfkc) into one precompiled map, which
+`FastSentencepieceTokenize` applies while it tokenizes (SentencePiece's own
+`remove_extra_whitespaces` collapses and strips the spaces). Everything
+else is the library's code: `TfliteAlbertTokenizer` runs `AlbertTokenizer`'s
+graph on the folded model and packs with `keras_albert.packing`.
 
 The tests check the ids against `AlbertTokenizer` on real data and on every
 Unicode code point, and the packing against `AlbertPreprocessor`.
@@ -25,30 +24,12 @@ Unicode code point, and the packing against `AlbertPreprocessor`.
 
 import functools
 import hashlib
-import unicodedata
 
-import numpy as np
 import tensorflow as tf
-import tensorflow_text as tf_text
 
-from keras_albert.albert_tokenizer import split_digit_comma
-
-
-def _albert_preprocess_chars(text, lower_case, keep_accents):
-    """ALBERT's `preprocess_text` without the whitespace collapse and strip.
-
-    SentencePiece's own `remove_extra_whitespaces` collapses and strips the
-    spaces this leaves; every `str.isspace()` character becomes a space
-    first, as `str.split()` would have split on it.
-    """
-    text = "".join(" " if c.isspace() else c for c in text)
-    text = text.replace("``", '"').replace("''", '"')
-    if not keep_accents:
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
-    if lower_case:
-        text = text.lower()
-    return text
+from keras_albert.albert_tokenizer import AlbertSentencePieceOps
+from keras_albert.packing import pack_segments_tf
+from keras_albert.text_normalization import normalize_characters
 
 
 def fold_albert_normalization(proto, lower_case=True, keep_accents=False):
@@ -90,20 +71,20 @@ def _fold_cached(digest, proto, lower_case, keep_accents):
     original_rules = dict(model_map.Decompile())
 
     def compose(source):
-        return model_map.normalize(_albert_preprocess_chars(source, lower_case, keep_accents))
+        return model_map.normalize(normalize_characters(source, lower_case, keep_accents))
 
     rules = {}
     for code_point in range(1, 0x110000):
         if 0xD800 <= code_point <= 0xDFFF:  # Surrogates are not text.
             continue
         char = chr(code_point)
-        if char in original_rules or _albert_preprocess_chars(char, lower_case, keep_accents) != char:
+        if char in original_rules or normalize_characters(char, lower_case, keep_accents) != char:
             target = compose(char)
             if target != char:
                 rules[char] = target
     for source, target in original_rules.items():
         if len(source) > 1:
-            rules[source] = compose(source) if _albert_preprocess_chars(source, lower_case, keep_accents) != source else target
+            rules[source] = compose(source) if normalize_characters(source, lower_case, keep_accents) != source else target
     # Two-character rules: "``" and "''" become '"' before anything else.
     for source in ("``", "''"):
         rules[source] = compose(source)
@@ -115,7 +96,7 @@ def _fold_cached(digest, proto, lower_case, keep_accents):
 
 
 class TfliteAlbertTokenizer:
-    """`AlbertTokenizer`'s ids from builtin TFLite ops + `FastSentencepieceTokenize`.
+    """`AlbertTokenizer`'s ids and `AlbertPreprocessor`'s packing, TFLite-convertible.
 
     Call inside a `tf.function` that is converted to TFLite with
     `allow_custom_ops=True`; run the model with
@@ -135,24 +116,20 @@ class TfliteAlbertTokenizer:
     """
 
     def __init__(self, tokenizer):
-        import sentencepiece
-
         self.cls_token_id = tokenizer.cls_token_id
         self.sep_token_id = tokenizer.sep_token_id
         self.pad_token_id = tokenizer.pad_token_id
         folded = fold_albert_normalization(tokenizer.proto, tokenizer.lower_case, tokenizer.keep_accents)
-        self.sentencepiece = tf_text.FastSentencepieceTokenizer(folded)
-        sp_model = sentencepiece.SentencePieceProcessor(model_proto=tokenizer.proto)
-        rows = [
-            [sp_model.piece_to_id(piece) for piece in split_digit_comma(sp_model.id_to_piece(i), sp_model)]
-            for i in range(sp_model.get_piece_size())
-        ]
-        self.max_replacement_length = max(len(row) for row in rows)
-        # Row i: the ids replacing id i, padded with -1.
-        table = np.full((len(rows), self.max_replacement_length), -1, dtype=np.int32)
-        for i, row in enumerate(rows):
-            table[i, : len(row)] = row
-        self.replacements = tf.constant(table)
+        # The digit-comma table comes from the original model, as the
+        # library tokenizer's; only the piece segmentation reads the folded one.
+        self.sentence_piece = AlbertSentencePieceOps(
+            tokenizer.proto,
+            dtype="int32",
+            lower_case=tokenizer.lower_case,
+            keep_accents=tokenizer.keep_accents,
+            normalize=False,
+            segmenter_proto=folded,
+        )
 
     def tokenize(self, texts):
         """Token ids of a batch of strings.
@@ -164,92 +141,19 @@ class TfliteAlbertTokenizer:
             `(ids, lengths)`: int32 `[batch, max_length]` padded with the pad
             id, and int32 `[batch]`.
         """
-        pieces = self.sentencepiece.tokenize(texts)
-        ids = pieces.to_tensor(default_value=0)
-        lengths = tf.cast(pieces.row_lengths(), tf.int32)
-        if self.max_replacement_length == 1:
-            return ids, lengths
-        return self._split_digit_commas(ids, lengths)
-
-    def _split_digit_commas(self, ids, lengths):
-        batch_size, width = tf.shape(ids)[0], tf.shape(ids)[1]
-        k = self.max_replacement_length
-        replaced = tf.gather(self.replacements, ids)  # [batch, width, k]
-        in_text = tf.range(width)[None, :] < lengths[:, None]
-        valid = tf.logical_and(replaced >= 0, in_text[:, :, None])
-        replaced = tf.reshape(replaced, [batch_size, width * k])
-        valid = tf.reshape(valid, [batch_size, width * k])
-        # Each kept id moves to (number of kept ids before it); dropped ones
-        # go to a spare last column that is cut off.
-        valid_int = tf.cast(valid, tf.int32)
-        target = tf.where(valid, tf.cumsum(valid_int, axis=1) - 1, width * k)
-        rows = tf.broadcast_to(tf.range(batch_size)[:, None], [batch_size, width * k])
-        indices = tf.stack([rows, target], axis=-1)
-        updates = tf.where(valid, replaced, tf.zeros_like(replaced))
-        packed = tf.scatter_nd(indices, updates, [batch_size, width * k + 1])
-        return packed[:, : width * k], tf.reduce_sum(valid_int, axis=1)
+        ids = self.sentence_piece.tokenize(texts)
+        return ids.to_tensor(default_value=self.pad_token_id), tf.cast(ids.row_lengths(), tf.int32)
 
     def pack(self, segments, sequence_length):
-        """`[CLS] a [SEP] (b [SEP])`, truncated round-robin, padded.
+        """`[CLS] a [SEP] (b [SEP] ...)`, truncated round-robin, padded.
 
         Args:
-            segments: list of one or two `(ids, lengths)` pairs from
-                `tokenize`.
+            segments: list of `(ids, lengths)` pairs from `tokenize`.
             sequence_length: int, the packed length T.
 
         Returns:
             dict of int32 `[batch, T]`: `token_ids`, `segment_ids`,
             `padding_mask`, as `AlbertPreprocessor` packs them.
         """
-        return pack_segments(
-            segments, sequence_length, self.cls_token_id, self.sep_token_id, self.pad_token_id
-        )
-
-
-def pack_segments(segments, sequence_length, cls_token_id, sep_token_id, pad_token_id):
-    """Packs one or two dense segments with builtin ops (see `TfliteAlbertTokenizer.pack`).
-
-    Truncation is round-robin: the first segment keeps
-    `min(len_a, max(budget - len_b, ceil(budget / 2)))` tokens and the
-    second the rest of the budget, which is what keras-hub's round-robin
-    trimmer and the original `_truncate_seq_pair` (longest first) both give.
-    """
-    if len(segments) not in (1, 2):
-        raise ValueError(f"`segments` must hold one or two segments. Received {len(segments)}.")
-    budget = sequence_length - 1 - len(segments)
-    if budget < 0:
-        raise ValueError(f"`sequence_length={sequence_length}` has no room for the special tokens.")
-    positions = tf.range(sequence_length)[None, :]
-    # Room for the gathers below: every segment at least T wide.
-    padded = [tf.pad(ids, [[0, 0], [0, sequence_length]]) for ids, _ in segments]
-    lengths_a = segments[0][1]
-    if len(segments) == 1:
-        kept_a = tf.minimum(lengths_a, budget)
-        kept_b = tf.zeros_like(kept_a)
-    else:
-        lengths_b = segments[1][1]
-        kept_a = tf.minimum(lengths_a, tf.maximum(budget - lengths_b, (budget + 1) // 2))
-        kept_b = tf.minimum(lengths_b, budget - kept_a)
-    kept_a, kept_b = kept_a[:, None], kept_b[:, None]
-
-    def take(ids, offsets):
-        index = tf.clip_by_value(positions - offsets, 0, sequence_length - 1)
-        index = tf.broadcast_to(index, [tf.shape(ids)[0], sequence_length])
-        return tf.gather(ids, index, batch_dims=1)
-
-    in_a = tf.logical_and(positions >= 1, positions <= kept_a)
-    first_sep = positions == kept_a + 1
-    token_ids = tf.where(in_a, take(padded[0], 1), pad_token_id)
-    token_ids = tf.where(first_sep, sep_token_id, token_ids)
-    segment_ids = tf.zeros_like(token_ids)
-    end = kept_a + 2
-    if len(segments) == 2:
-        in_b = tf.logical_and(positions >= kept_a + 2, positions < kept_a + 2 + kept_b)
-        second_sep = positions == kept_a + 2 + kept_b
-        token_ids = tf.where(in_b, take(padded[1], kept_a + 2), token_ids)
-        token_ids = tf.where(second_sep, sep_token_id, token_ids)
-        segment_ids = tf.cast(tf.logical_or(in_b, second_sep), token_ids.dtype)
-        end = kept_a + kept_b + 3
-    token_ids = tf.where(positions == 0, cls_token_id, token_ids)
-    padding_mask = tf.cast(positions < end, token_ids.dtype)
-    return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+        features, _ = pack_segments_tf(segments, self.cls_token_id, self.sep_token_id, sequence_length, self.pad_token_id)
+        return features

@@ -2,7 +2,6 @@
 
 import keras
 import tensorflow as tf
-import tensorflow_text as tf_text
 from keras_hub.models import Preprocessor
 
 # Converts Python inputs to tensors and keeps the tokenizer's outputs as TF
@@ -11,14 +10,12 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_tokenizer import AlbertTokenizer
+from keras_albert.packing import pack_segments_tf
 
-# `tf_text.RoundRobinTrimmer` keeps, of each segment, the prefix that
-# repeatedly dropping the last token of the longest segment (the last such
-# segment on ties) would keep. For two segments that is the original
-# `_truncate_seq_pair` (and HuggingFace's "longest_first"): shorten the
-# longer one, and `b` when they are equal. So both names use that trimmer
-# (it has a TFLite kernel); the tests check each against
-# `_truncate_seq_pair`.
+# Round robin and longest first give the same lengths (see
+# `keras_albert.packing`); both names are accepted, for keras-hub and
+# HuggingFace users, and pack the same way. The tests check each against
+# the original `_truncate_seq_pair`.
 TRUNCATE_MODES = ("round_robin", "longest_first")
 
 
@@ -29,8 +26,9 @@ class AlbertPreprocessor(Preprocessor):
     Each segment is tokenized with `tokenizer`, the segments are truncated
     together to fit `sequence_length` minus the special tokens, joined with
     `[CLS]` in front and `[SEP]` after each segment, and padded with
-    `<pad>` (id 0). Segment ids are the segment index (0 for `[CLS]`, `a`
-    and its `[SEP]`; 1 for `b` and its `[SEP]`; and so on).
+    `<pad>` (id 0), by `keras_albert.packing` (the project's one packer).
+    Segment ids are the segment index (0 for `[CLS]`, `a` and its `[SEP]`;
+    1 for `b` and its `[SEP]`; and so on).
 
     `x` is one segment (a string, a list of strings or a string tensor) or
     a tuple of segments; a list is a batch, never a pair. `y` and
@@ -114,39 +112,15 @@ class AlbertPreprocessor(Preprocessor):
         unbatched = not isinstance(segments[0], tf.RaggedTensor)
         if unbatched:
             segments = [tf.RaggedTensor.from_tensor(s[tf.newaxis]) for s in segments]
-        # [CLS] + one [SEP] per segment.
-        budget = self.sequence_length - 1 - len(segments)
-        segments = tf_text.RoundRobinTrimmer(budget).trim(segments)
-        # Packed position by position with `tf.where` rather than
-        # `tf_text.combine_segments`, whose ragged concatenation has no
-        # TFLite kernel.
-        position = tf.range(self.sequence_length, dtype="int64")[tf.newaxis, :]
-        token_ids = tf.where(
-            position == 0, self.tokenizer.cls_token_id, self.tokenizer.pad_token_id
+        # Dense rows cut to `sequence_length` (no segment keeps more) with
+        # their full lengths, which the packer's truncation reads.
+        x, _ = pack_segments_tf(
+            [(s.to_tensor(shape=[None, self.sequence_length]), s.row_lengths()) for s in segments],
+            self.tokenizer.cls_token_id,
+            self.tokenizer.sep_token_id,
+            self.sequence_length,
+            self.tokenizer.pad_token_id,
         )
-        token_ids = tf.tile(token_ids, [segments[0].nrows(), 1])
-        segment_ids = tf.zeros_like(token_ids)
-        start = tf.ones_like(token_ids[:, :1], dtype="int64")
-        for index, segment in enumerate(segments):
-            length = segment.row_lengths()[:, tf.newaxis]
-            offset = position - start
-            dense = segment.to_tensor(shape=[None, self.sequence_length])
-            inside = (offset >= 0) & (offset < length)
-            gathered = tf.gather(
-                dense,
-                tf.clip_by_value(offset, 0, self.sequence_length - 1),
-                batch_dims=1,
-            )
-            token_ids = tf.where(inside, tf.cast(gathered, token_ids.dtype), token_ids)
-            token_ids = tf.where(offset == length, self.tokenizer.sep_token_id, token_ids)
-            segment_ids = tf.where((offset >= 0) & (offset <= length), index, segment_ids)
-            start += length + 1
-        x = {
-            "token_ids": token_ids,
-            "segment_ids": segment_ids,
-            "padding_mask": position < start,
-        }
-        x = {name: tf.cast(value, "int32") for name, value in x.items()}
         if unbatched:
             x = {name: value[0] for name, value in x.items()}
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)

@@ -143,7 +143,7 @@ class AlbertTokenizer(SentencePieceTokenizer):
             )
         # keras-hub's `_tokenize_tf`/`_detokenize_tf` call
         # `self._sentence_piece`, and add batching and padding around it.
-        self._sentence_piece = _AlbertSentencePieceOps(
+        self._sentence_piece = AlbertSentencePieceOps(
             proto,
             dtype=self.compute_dtype,
             lower_case=self.lower_case,
@@ -226,16 +226,25 @@ def split_digit_comma(piece, sp_model):
     return pieces + [","]
 
 
-class _AlbertSentencePieceOps:
-    """The in-graph pipeline `SentencePieceTokenizer` calls for tokenizing."""
+class AlbertSentencePieceOps:
+    """The in-graph pipeline `SentencePieceTokenizer` calls for tokenizing.
 
-    def __init__(self, proto, dtype, lower_case, keep_accents, normalize):
+    Args:
+        proto: bytes of the SentencePiece model.
+        dtype: integer dtype of the ids.
+        lower_case, keep_accents, normalize: as `AlbertTokenizer`.
+        segmenter_proto: bytes of the model that segments text, when not
+            `proto` itself: `export/tflite_tokenizer.py` passes one with the
+            normalization folded in, and keeps `proto`'s digit-comma table.
+    """
+
+    def __init__(self, proto, dtype, lower_case, keep_accents, normalize, segmenter_proto=None):
         sp_model = sentencepiece.SentencePieceProcessor(model_proto=proto)
         self.dtype = dtype
         self.lower_case = lower_case
         self.keep_accents = keep_accents
         self.normalize = normalize
-        self.fast = tf_text.FastSentencepieceTokenizer(proto)
+        self.fast = tf_text.FastSentencepieceTokenizer(segmenter_proto or proto)
         # Row i holds the ids that replace id i: [i] unless the digit-comma
         # rule applies. Unknown text tokenizes to <unk>, which never
         # matches, as in the original as long as "," itself is a piece.

@@ -35,11 +35,11 @@ lowest, and the question is unanswerable when
 `null_score - best_span_score > null_score_diff_threshold`.
 """
 
-import unicodedata
-
 import numpy as np
 
-from keras_albert.text_normalization import normalize_text
+from keras_albert.packing import pack_segments, place_segment
+from keras_albert.sliding_windows import max_context_windows, window_spans
+from keras_albert.text_normalization import normalize_characters, normalize_text
 
 SPIECE_UNDERLINE = "\u2581"
 
@@ -129,12 +129,8 @@ def _normalized_char_origins(word, tokenizer):
         return list(range(len(word)))
     origins = []
     for index, char in enumerate(word):
-        if not tokenizer.keep_accents:
-            char = unicodedata.normalize("NFKD", char)
-            char = "".join(c for c in char if not unicodedata.combining(c))
-        if tokenizer.lower_case:
-            char = char.lower()
-        origins.extend([index] * len(char))
+        normalized = normalize_characters(char, tokenizer.lower_case, tokenizer.keep_accents)
+        origins.extend([index] * len(normalized))
     return origins
 
 
@@ -225,11 +221,10 @@ def encode_question_and_context(
         answer_tokens = answer_token_span(context_offsets, *answer_char_span)
         info["answer_found"] = answer_tokens is not None
 
-    window_starts = _window_starts(len(context_ids), max_context_tokens, doc_stride)
-    max_context_window = _max_context_window(window_starts, max_context_tokens, len(context_ids))
+    spans = window_spans(len(context_ids), max_context_tokens, min(max_context_tokens, doc_stride))
+    max_context_window = max_context_windows(spans, len(context_ids))
     windows = []
-    for window_index, window_start in enumerate(window_starts):
-        window_end = min(window_start + max_context_tokens, len(context_ids))
+    for window_index, (window_start, window_end) in enumerate(spans):
         windows.append(
             _pack_window(
                 tokenizer,
@@ -243,29 +238,6 @@ def encode_question_and_context(
     return windows, info
 
 
-def _window_starts(num_context_tokens, max_context_tokens, doc_stride):
-    """First context token of each window (the original's `doc_spans`)."""
-    starts = [0]
-    while starts[-1] + max_context_tokens < num_context_tokens:
-        starts.append(starts[-1] + min(max_context_tokens, doc_stride))
-    return starts
-
-
-def _max_context_window(window_starts, max_context_tokens, num_context_tokens):
-    """For each context token, the window that gives it the most context.
-
-    The original's `_check_is_max_context`: the score is the smaller of the
-    left and right context plus a small bonus for longer windows; ties go
-    to the earlier window.
-    """
-    starts = np.asarray(window_starts)[:, None]
-    ends = np.minimum(starts + max_context_tokens, num_context_tokens) - 1
-    index = np.arange(num_context_tokens)[None, :]
-    scores = np.minimum(index - starts, ends - index) + 0.01 * (ends - starts + 1)
-    scores = np.where((index >= starts) & (index <= ends), scores, -np.inf)
-    return np.argmax(scores, axis=0)  # The first maximum: the earlier window.
-
-
 def _answer_in_window(answer_tokens, window_start, window_end):
     """The answer's first and last token relative to the window, or None."""
     if answer_tokens is None:
@@ -277,33 +249,17 @@ def _answer_in_window(answer_tokens, window_start, window_end):
 
 
 def _pack_window(tokenizer, question_ids, context_ids, context_offsets, is_max_context, answer):
-    context_position = len(question_ids) + 2  # After [CLS] question [SEP].
-    context_end = context_position + len(context_ids)
-    token_ids = np.concatenate(
-        [
-            [tokenizer.cls_token_id],
-            question_ids,
-            [tokenizer.sep_token_id],
-            context_ids,
-            [tokenizer.sep_token_id],
-        ]
-    ).astype(np.int32)
-    length = len(token_ids)
-    segment_ids = np.zeros(length, np.int32)
-    segment_ids[context_position:] = 1
-    token_offsets = np.full((length, 2), -1, np.int32)
-    token_offsets[context_position:context_end] = context_offsets
-    token_is_max_context = np.zeros(length, bool)
-    token_is_max_context[context_position:context_end] = is_max_context
+    features, (_, context_position) = pack_segments(
+        [question_ids, context_ids], tokenizer.cls_token_id, tokenizer.sep_token_id
+    )
+    length = len(features["token_ids"])
     start_position = end_position = 0
     if answer is not None:
         start_position, end_position = (context_position + i for i in answer)
     return {
-        "token_ids": token_ids,
-        "segment_ids": segment_ids,
-        "padding_mask": np.ones(length, np.int32),
-        "token_offsets": token_offsets,
-        "token_is_max_context": token_is_max_context,
+        **features,
+        "token_offsets": place_segment(context_offsets, context_position, length, -1),
+        "token_is_max_context": place_segment(is_max_context, context_position, length, False),
         "start_position": start_position,
         "end_position": end_position,
     }

@@ -10,10 +10,15 @@ albert's `tokenization.py` is the same without step 2 and `keep_accents`):
    canonical combining class (`unicodedata.combining`).
 4. If `lower_case`: `str.lower()`.
 
-`normalize_text` is that function; `normalize_text_tf` computes the same
-strings in-graph (for `tf.data` and SavedModels; its regex, ICU and
-lower-casing ops run in TFLite only with the Flex delegate), and the tests
-compare the two on every Unicode code point and on real data sets.
+`normalize_text` is that function; `normalize_characters` is steps 2-4
+alone, which the character offsets of question answering
+(`question_answering`, `graph_piece_offsets`) and the TFLite
+tokenizer's folded SentencePiece map (`export/tflite_tokenizer.py`) apply
+character by character. `normalize_text_tf` computes the same strings
+in-graph (for `tf.data` and SavedModels; its regex, ICU and lower-casing ops
+run in TFLite only with the Flex delegate; it imports TensorFlow when
+called, so the Python functions need none), and the tests compare the two
+on every Unicode code point and on real data sets.
 
 Where Python and the graph ops disagree, and how they are made to agree:
 
@@ -43,9 +48,6 @@ Text must be valid UTF-8.
 import functools
 import unicodedata
 
-import tensorflow as tf
-import tensorflow_text as tf_text
-
 
 def normalize_text(text, lower_case=True, keep_accents=False):
     """Normalizes one string exactly as ALBERT's `preprocess_text`.
@@ -63,7 +65,29 @@ def normalize_text(text, lower_case=True, keep_accents=False):
     normalize_text("  Crème  ``brûlée''\\n")  # 'creme "brulee"'
     ```
     """
-    text = " ".join(text.strip().split())
+    return _normalize_marks_and_case(" ".join(text.split()), lower_case, keep_accents)
+
+
+def normalize_characters(text, lower_case=True, keep_accents=False):
+    """`normalize_text` without the whitespace collapse and strip.
+
+    Every `str.isspace()` character becomes one space (the collapse would
+    have split on it); then steps 2-4. `normalize_text(t)` is
+    `normalize_characters(" ".join(t.split()))`.
+
+    Args:
+        text: str.
+        lower_case, keep_accents: as `normalize_text`.
+
+    Returns:
+        str.
+    """
+    text = "".join(" " if char.isspace() else char for char in text)
+    return _normalize_marks_and_case(text, lower_case, keep_accents)
+
+
+def _normalize_marks_and_case(text, lower_case, keep_accents):
+    """Steps 2-4."""
     text = text.replace("``", '"').replace("''", '"')
     if not keep_accents:
         text = unicodedata.normalize("NFKD", text)
@@ -90,8 +114,11 @@ def normalize_text_tf(inputs, lower_case=True, keep_accents=False):
     # <tf.Tensor: ... numpy=array([b'creme "brulee"'], dtype=object)>
     ```
     """
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
     x = tf.convert_to_tensor(inputs, dtype=tf.string)
-    x = tf.strings.regex_replace(x, f"[{_whitespace_class()}]+", " ")
+    x = tf.strings.regex_replace(x, whitespace_run_pattern(), " ")
     # After the collapse at most one space is left at either end.
     x = tf.strings.regex_replace(x, "^ | $", "")
     # Two patterns with no characters in common, neither producing the
@@ -117,6 +144,8 @@ _ESCAPED_NUL = "\ue000\ue002"
 
 def _lower(x):
     """`str.lower()` on a string tensor, NULs included."""
+    import tensorflow as tf
+
     x = tf.strings.regex_replace(x, _ESCAPE, _ESCAPED_ESCAPE)
     x = tf.strings.regex_replace(x, "\\x00", _ESCAPED_NUL)
     # ICU's full lower-casing: final sigma and U+0130 as in `str.lower()`.
@@ -144,8 +173,9 @@ def _re2_class(predicate):
 
 
 @functools.cache
-def _whitespace_class():
-    return _re2_class(str.isspace)
+def whitespace_run_pattern():
+    """RE2 pattern of a run of `str.isspace()` characters (`str.split()`'s separators)."""
+    return f"[{_re2_class(str.isspace)}]+"
 
 
 @functools.cache

@@ -44,6 +44,8 @@ import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
 from keras_albert.albert_task import TASK_METADATA_FILENAME, read_task_metadata
+from keras_albert.packing import pack_segments
+from keras_albert.sliding_windows import max_context_windows, window_spans
 
 TAG_SCHEMES = ("IOB1", "IOB2", "BIOES")
 _SCHEME_PREFIXES = {"IOB1": ("B", "I"), "IOB2": ("B", "I"), "BIOES": ("B", "I", "E", "S")}
@@ -246,45 +248,25 @@ def windows_for_words(word_pieces, max_seq_length, cls_token_id, sep_token_id, w
         raise ValueError(f"`max_seq_length` must be >= 3. Received: max_seq_length={max_seq_length}")
     if window_stride is None:
         window_stride = max(1, capacity // 2)
-    if not 1 <= window_stride <= capacity:
-        raise ValueError(
-            f"`window_stride` must be in [1, max_seq_length - 2 = {capacity}] so that windows "
-            f"cover every piece. Received: window_stride={window_stride}"
-        )
     first_piece_word = []  # per piece: its word's index if it is the word's first piece, else -1
     for index, ids in enumerate(word_pieces):
         if len(ids) == 0:
             raise ValueError(f"word {index} has no pieces; `tokenize_words` maps such words to <unk>")
         first_piece_word.extend([index] + [-1] * (len(ids) - 1))
-    pieces = np.array([i for ids in word_pieces for i in ids], dtype="int32")
+    pieces = [i for ids in word_pieces for i in ids]
     first_piece_word = np.array(first_piece_word, dtype="int32")
-    num_pieces = len(pieces)
-
-    starts = [0]
-    while starts[-1] + capacity < num_pieces:
-        starts.append(starts[-1] + window_stride)
-    spans = [(start, min(start + capacity, num_pieces)) for start in starts] if num_pieces else []
-
-    # Which window predicts each word: the one with the most context around
-    # the word's first piece.
-    best_window = np.full(len(word_pieces), -1)
-    best_score = np.full(len(word_pieces), -np.inf)
-    for window_index, (start, end) in enumerate(spans):
-        positions = np.arange(start, end)
-        is_first = first_piece_word[start:end] >= 0
-        words = first_piece_word[start:end][is_first]
-        scores = np.minimum(positions - start, end - 1 - positions)[is_first] + 0.01 * (end - start)
-        better = scores > best_score[words]
-        best_score[words[better]] = scores[better]
-        best_window[words[better]] = window_index
+    spans = window_spans(
+        len(pieces), capacity, window_stride, window_for_empty=False, stride_name="window_stride"
+    )
+    # A word is predicted from the window with the most context around its first piece.
+    best_window = max_context_windows(spans, len(pieces))
 
     windows = []
     for window_index, (start, end) in enumerate(spans):
+        features, _ = pack_segments([pieces[start:end]], cls_token_id, sep_token_id)
         word_ids = np.concatenate([[-1], first_piece_word[start:end], [-1]]).astype("int32")
-        is_max_context = np.zeros(len(word_ids), dtype=bool)
-        is_max_context[word_ids >= 0] = best_window[word_ids[word_ids >= 0]] == window_index
-        token_ids = np.concatenate([[cls_token_id], pieces[start:end], [sep_token_id]]).astype("int32")
-        windows.append(TokenWindow(token_ids, word_ids, is_max_context))
+        is_max_context = np.concatenate([[False], best_window[start:end] == window_index, [False]])
+        windows.append(TokenWindow(features["token_ids"], word_ids, is_max_context & (word_ids >= 0)))
     return windows
 
 

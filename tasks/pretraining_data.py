@@ -37,6 +37,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_albert.packing import pack_segments
+
 METADATA_FILE = "pretraining_data.json"
 SHARD_PATTERN = "pretraining-{index:05d}-of-{count:05d}.tfrecord"
 # The original run_pretraining.py feature names.
@@ -317,9 +319,10 @@ def create_examples(documents, masking, max_seq_length, rng, dupe_factor=1, shor
 
 def _pack_and_mask(tokens_a, tokens_b, label, masking, max_seq_length, rng):
     cls_id, sep_id = masking["cls_token_id"], masking["sep_token_id"]
-    token_ids = np.concatenate([[cls_id], tokens_a, [sep_id], tokens_b, [sep_id]]).astype(np.int64)
+    packed, _ = pack_segments([tokens_a, tokens_b], cls_id, sep_id)
+    token_ids = packed["token_ids"].astype(np.int64)
     length = len(token_ids)
-    segment_ids = np.concatenate([np.zeros(len(tokens_a) + 2), np.ones(len(tokens_b) + 1)])
+    segment_ids = packed["segment_ids"]
     special = (token_ids == cls_id) | (token_ids == sep_id)
     word_starts = masking["word_starts"][token_ids] | special
     masked_ids, positions, labels = mask_tokens(

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_albert.text_normalization import normalize_text, normalize_text_tf
+from keras_albert.text_normalization import normalize_characters, normalize_text, normalize_text_tf
 
 OPTIONS = [
     {"lower_case": True, "keep_accents": False},
@@ -106,6 +106,23 @@ def test_graph_matches_python_on_every_code_point(keep_accents):
         if normalize_text(unit, **options) != graph_strings([unit], **options)[0]
     ]
     assert not mismatched
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_normalize_characters_is_preprocess_text_without_the_whitespace_collapse(options):
+    """Per code point (as QA offsets and the TFLite fold use it), and on text with runs of spaces."""
+    # Every code point once, under one of the options each (a few seconds in all).
+    for code_point in range(OPTIONS.index(options), 0x110000, len(OPTIONS)):
+        if 0xD800 <= code_point < 0xE000:
+            continue
+        char = chr(code_point)
+        expected = " " if char.isspace() else reference_preprocess_text(char, **options)
+        assert normalize_characters(char, **options) == expected, hex(code_point)
+    # Spaces are kept, one per whitespace character; the rest as `normalize_text`.
+    text = "  ``Crème''\u00a0\u2003Brûlée \x1c"
+    expected = '  "Creme"  Brulee  ' if not options["keep_accents"] else '  "Crème"  Brûlée  '
+    assert normalize_characters(text, **options) == (expected.lower() if options["lower_case"] else expected)
+    assert normalize_text(text, **options) == normalize_characters(text, **options).strip().replace("  ", " ")
 
 
 @pytest.mark.parametrize("options", OPTIONS)

@@ -1,4 +1,4 @@
-"""The in-graph copies of the task programs' text handling equal the Python originals."""
+"""The graph twins (keras_albert/graph_*.py) of the task rules equal their Python originals."""
 
 import json
 
@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.graph_answer_spans import AnswerSpanDecoder
-from export.graph_entity_spans import EntitySpanDecoder
-from export.graph_piece_offsets import WordPieceOffsets
-from export.graph_text import byte_to_char_offsets, repair_utf8, split_words
-from export.graph_windows import SlidingWindows
+from keras_albert.graph_answer_spans import AnswerSpanDecoder
+from keras_albert.graph_entity_spans import EntitySpanDecoder
+from keras_albert.graph_piece_offsets import WordPieceOffsets
+from keras_albert.graph_text import byte_to_char_offsets, repair_utf8, split_words
 from keras_albert import question_answering, token_labels
 
 TRICKY_TEXT = "``Crème'' brûlée\u00a0 ΟΔΟΣ ǅx ﬁne ½ 1,000, x9, 日本語x日本 a¨b İstanbul ▁ \x1cq 😀!"
@@ -68,52 +67,6 @@ def test_entity_span_decoder_chunks_random_tags_as_tags_to_spans(scheme):
 def test_entity_span_decoder_handles_an_empty_batch():
     spans = EntitySpanDecoder(["B-x", "I-x", "O"])(tf.zeros([0, 0], tf.int32), tf.zeros([0], tf.int32))
     assert spans["entity_types"].shape[0] == 0
-
-
-def test_sliding_windows_are_the_windows_of_windows_for_words():
-    rng = np.random.default_rng(1)
-    for _ in range(40):
-        capacity = int(rng.integers(1, 9))
-        stride = int(rng.integers(1, capacity + 1))
-        lengths = rng.integers(0, 25, 4)
-        sequences = [list(rng.integers(5, 99, n)) for n in lengths]
-        dense = tf.ragged.constant(sequences, dtype=tf.int32, ragged_rank=1).to_tensor()
-        windows = SlidingWindows(tf.constant(lengths), capacity, stride, window_for_empty=False)
-        tokens, is_max = windows.gather(dense).numpy(), windows.is_max_context().numpy()
-        sequence_ids, window_lengths = windows.sequence_ids.numpy(), windows.lengths.numpy()
-        for row, sequence in enumerate(sequences):
-            expected = token_labels.windows_for_words([[t] for t in sequence], capacity + 2, 2, 3, stride)
-            got = [i for i in range(len(sequence_ids)) if sequence_ids[i] == row]
-            assert len(got) == len(expected)
-            for i, window in zip(got, expected):
-                assert tokens[i, : window_lengths[i]].tolist() == window.token_ids[1:-1].tolist()
-                assert is_max[i, : window_lengths[i]].tolist() == window.is_max_context[1:-1].tolist()
-
-
-def test_sliding_windows_are_the_windows_of_encode_question_and_context(albert_tokenizer, shared_data_dir):
-    contexts = squad_contexts(shared_data_dir, 6)
-    questions = ["Who?", "In which year was the thing that happened there built?", "", "Why", "x", "How many?"]
-    max_seq_length, doc_stride, max_query_length = 40, 7, 12
-    encoded = [question_answering.tokenize_with_offsets(albert_tokenizer, c)[0] for c in contexts]
-    question_lengths = np.array([len(albert_tokenizer.tokenize_python(q)[:max_query_length]) for q in questions])
-    capacity = max_seq_length - 3 - question_lengths
-    dense = tf.ragged.constant([list(ids) for ids in encoded], dtype=tf.int32, ragged_rank=1).to_tensor()
-    windows = SlidingWindows(
-        tf.constant([len(ids) for ids in encoded]), tf.constant(capacity, tf.int32),
-        tf.minimum(tf.constant(capacity, tf.int32), doc_stride), window_for_empty=True, max_capacity=max_seq_length - 3,
-    )
-    tokens, is_max = windows.gather(dense).numpy(), windows.is_max_context().numpy()
-    sequence_ids, window_lengths = windows.sequence_ids.numpy(), windows.lengths.numpy()
-    for row, (question, context) in enumerate(zip(questions, contexts)):
-        expected, _ = question_answering.encode_question_and_context(
-            albert_tokenizer, question, context, max_seq_length, doc_stride, max_query_length
-        )
-        got = [i for i in range(len(sequence_ids)) if sequence_ids[i] == row]
-        assert len(got) == len(expected)
-        for i, window in zip(got, expected):
-            in_context = window["token_offsets"][:, 0] >= 0
-            assert tokens[i, : window_lengths[i]].tolist() == window["token_ids"][in_context].tolist()
-            assert is_max[i, : window_lengths[i]].tolist() == window["token_is_max_context"][in_context].tolist()
 
 
 def test_word_piece_offsets_are_those_of_tokenize_with_offsets(albert_tokenizer, shared_data_dir):

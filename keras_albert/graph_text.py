@@ -8,13 +8,8 @@ bytes, so every byte offset is converted here.
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-# Python's `str.split()` splits on `str.isspace()`, which is wider than
-# RE2's `\s` (it has \x1c-\x1f, \x85, NBSP, U+2028, ...). The word split of
-# the task programs (`question_answering.split_words`, CoNLL words) uses it.
-_PYTHON_WHITESPACE = "".join(
-    f"\\x{{{code_point:x}}}" for code_point in range(0x110000) if chr(code_point).isspace()
-)
-WHITESPACE_PATTERN = f"[{_PYTHON_WHITESPACE}]+"
+from keras_albert.text_normalization import whitespace_run_pattern
+
 REPLACEMENT_CHARACTER = 0xFFFD
 
 
@@ -53,6 +48,9 @@ def byte_to_char_offsets(texts, byte_offsets):
 def split_words(texts):
     """Whitespace-separated words with their byte and character spans.
 
+    `question_answering.split_words` in-graph: whitespace is `str.isspace()`
+    (wider than RE2's `\\s`: \\x1c-\\x1f, \\x85, NBSP, U+2028, ...).
+
     Args:
         texts: string `[batch]` of valid UTF-8.
 
@@ -61,7 +59,7 @@ def split_words(texts):
         `byte_starts`, `byte_ends`, `char_starts`, `char_ends` (int32,
         `[start, end)` spans).
     """
-    words, byte_starts, byte_ends = tf_text.regex_split_with_offsets(texts, WHITESPACE_PATTERN)
+    words, byte_starts, byte_ends = tf_text.regex_split_with_offsets(texts, whitespace_run_pattern())
     byte_starts = tf.cast(byte_starts, tf.int32)
     byte_ends = tf.cast(byte_ends, tf.int32)
     char_starts = byte_to_char_offsets(texts, byte_starts.to_tensor())

@@ -24,23 +24,12 @@ gets whole-word spans here, where Python gives per-piece spans.
 """
 
 import functools
-import unicodedata
 
 import tensorflow as tf
 
-from keras_albert.text_normalization import normalize_text_tf
+from keras_albert.text_normalization import normalize_characters, normalize_text_tf
 
 SPIECE_UNDERLINE = "\u2581"
-
-
-def _normalized_length(char, lower_case, keep_accents):
-    """`len()` of one character after `_normalized_char_origins`' steps."""
-    if not keep_accents:
-        char = unicodedata.normalize("NFKD", char)
-        char = "".join(c for c in char if not unicodedata.combining(c))
-    if lower_case:
-        char = char.lower()
-    return len(char)
 
 
 @functools.cache
@@ -50,7 +39,7 @@ def _odd_normalized_lengths(lower_case, keep_accents):
         (code_point, length)
         for code_point in range(0x110000)
         if not 0xD800 <= code_point <= 0xDFFF
-        and (length := _normalized_length(chr(code_point), lower_case, keep_accents)) != 1
+        and (length := len(normalize_characters(chr(code_point), lower_case, keep_accents))) != 1
     ]
 
 

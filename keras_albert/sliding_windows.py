@@ -1,19 +1,85 @@
-"""Sliding windows over token sequences as TensorFlow ops, for serving graphs.
+"""Sliding windows with BERT's max-context rule, in Python and as TensorFlow ops.
 
-The windows of the task programs, in-graph: `token_labels.windows_for_words`
-(NER) and `question_answering`'s `_window_starts` / `_is_max_context` (QA)
-both start a window every `stride` tokens until one reaches the end, and
-predict each token from the window where `min(left context, right context)
-+ 0.01 * window length` is largest, the first such window on ties. The
-score is computed in float64 like NumPy and Python do, so ties break the
-same way.
+The one window rule of the project, used by question answering
+(`question_answering`: SQuAD windows) and token classification
+(`token_labels`: NER windows), in training and in the serving graphs of
+`export/`:
+
+- Windows of at most `capacity` tokens start at token 0 and then every
+  `stride` tokens, until one reaches the last token (the original
+  `run_squad.py`'s `doc_spans`).
+- Each token is predicted from the window where `min(left context, right
+  context) + 0.01 * window length` is largest, the first such window on
+  ties (the original's `_check_is_max_context`).
+
+`window_spans` and `max_context_windows` are the Python reference;
+`SlidingWindowsTF` computes the same in-graph. Its score is computed in
+float64 like NumPy, so ties break the same way. The graph class imports
+TensorFlow when used; the Python functions need none.
 """
 
-import tensorflow as tf
+import numpy as np
 
 
-class SlidingWindows:
-    """The windows of a batch of sequences, flattened into one batch of windows.
+def window_spans(num_tokens, capacity, stride, window_for_empty=True, stride_name="stride"):
+    """`(start, end)` token spans of the windows over a sequence.
+
+    Args:
+        num_tokens: int, tokens in the sequence.
+        capacity: int >= 1, most tokens per window.
+        stride: int in `[1, capacity]`, tokens between window starts.
+        window_for_empty: bool. Whether an empty sequence gets one (empty)
+            window (QA: every question is answered) or none (NER: a
+            sentence without words).
+        stride_name: str, the caller's name for `stride`, for errors.
+
+    Returns:
+        list of `(start, end)`, `end` exclusive.
+
+    Example:
+    ```python
+    window_spans(10, capacity=4, stride=3)  # [(0, 4), (3, 7), (6, 10)]
+    ```
+    """
+    if capacity < 1:
+        raise ValueError(f"A window needs room for a token. Received: capacity={capacity}")
+    if not 1 <= stride <= capacity:
+        raise ValueError(
+            f"`{stride_name}` must be in [1, {capacity}] (the tokens a window holds) so that "
+            f"windows cover every token. Received: {stride_name}={stride}"
+        )
+    if num_tokens == 0 and not window_for_empty:
+        return []
+    starts = [0]
+    while starts[-1] + capacity < num_tokens:
+        starts.append(starts[-1] + stride)
+    return [(start, min(start + capacity, num_tokens)) for start in starts]
+
+
+def max_context_windows(spans, num_tokens):
+    """For each token, the index of the window that predicts it.
+
+    Args:
+        spans: list of `(start, end)` from `window_spans`.
+        num_tokens: int.
+
+    Returns:
+        int array `[num_tokens]`.
+    """
+    if num_tokens == 0:
+        return np.zeros([0], np.int64)
+    starts = np.asarray([start for start, _ in spans])[:, None]
+    ends = np.asarray([end for _, end in spans])[:, None] - 1
+    index = np.arange(num_tokens)[None, :]
+    scores = np.minimum(index - starts, ends - index) + 0.01 * (ends - starts + 1)
+    scores = np.where((index >= starts) & (index <= ends), scores, -np.inf)
+    return np.argmax(scores, axis=0)  # The first maximum: the earlier window.
+
+
+class SlidingWindowsTF:
+    """`window_spans` and `max_context_windows` for a batch, as TensorFlow ops.
+
+    The windows of all sequences are flattened into one batch of windows.
 
     Args:
         lengths: int `[batch]`, tokens per sequence.
@@ -35,6 +101,8 @@ class SlidingWindows:
     """
 
     def __init__(self, lengths, capacity, stride, window_for_empty, max_capacity=None):
+        import tensorflow as tf
+
         if isinstance(capacity, int) and isinstance(stride, int) and not 1 <= stride <= capacity:
             raise ValueError(f"`stride` must be in [1, capacity={capacity}]. Received: stride={stride}")
         if max_capacity is None:
@@ -60,6 +128,8 @@ class SlidingWindows:
 
     def gather(self, sequences, pad_value=0):
         """Window contents `[num_windows, capacity]` of dense `[batch, max_length]` sequences."""
+        import tensorflow as tf
+
         positions = self.starts[:, None] + tf.range(self.capacity)[None, :]
         inside = tf.range(self.capacity)[None, :] < self.lengths[:, None]
         width = tf.shape(sequences)[1]
@@ -72,6 +142,8 @@ class SlidingWindows:
 
     def is_max_context(self):
         """bool `[num_windows, capacity]`: the window predicts this token."""
+        import tensorflow as tf
+
         num_windows = tf.shape(self.starts)[0]
         positions = self.starts[:, None] + tf.range(self.capacity)[None, :]  # [W, C]
         # Windows that can share a token with window w: w + d for |d| < the
