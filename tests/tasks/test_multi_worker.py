@@ -146,7 +146,7 @@ def test_a_worker_whose_peer_never_starts_fails_naming_it_and_sigterm_ends_its_w
     assert f"Could not reach worker 1 at 127.0.0.1:{lonely_cluster[1]} within 8 s (--cluster_timeout_seconds)" in log
 
 
-LOST_NUM_STEPS = 30
+LOST_NUM_STEPS = 18
 LOST_INTERVAL = 3
 PEER_TIMEOUT = 5
 
