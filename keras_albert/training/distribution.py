@@ -188,9 +188,9 @@ def _multi_worker_strategy(tf_config, cluster_timeout_seconds):
     sigterm_handler = signal.getsignal(signal.SIGTERM)
     with worker_lifecycle.exit_if_blocked(cluster_timeout_seconds, "Joining the cluster"):
         strategy = build()
-    if in_main_thread:
-        # TF's coordination agent installs a C SIGTERM handler (for its
-        # preemption notifier) that swallows the signal: put back Python's.
+    if in_main_thread and sigterm_handler is not None:
+        # The constructor installs a C++ SIGTERM handler of TensorFlow's
+        # (TF 2.21) that swallows the signal: put back Python's.
         signal.signal(signal.SIGTERM, sigterm_handler)
     return strategy
 

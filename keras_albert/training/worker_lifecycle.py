@@ -8,17 +8,18 @@ Three guards, each for a way a `MultiWorkerMirroredStrategy` job hung:
   never reached. This has to happen in Python *before* TensorFlow: the
   strategy's constructor waits for the cluster inside a C++ call that
   holds the GIL, so no Python thread or signal handler runs until it
-  returns (TF's own `cluster_register_timeout_in_ms` is not honoured
-  there either).
+  returns (and TF's `cluster_register_timeout_in_ms` did not end that
+  wait with TF 2.21). A peer that dies between answering and joining is
+  caught by `exit_if_blocked`, a timer that needs no GIL.
 - `watch_peers`: during training a daemon thread probes the peers every
   second; a peer unreachable for `timeout_seconds` is lost, and since the
   strategy is not elastic (the survivors would block in the next
   collective for ever) this worker logs which one and exits at once with
   `PEER_LOST_EXIT_CODE`, to be restarted with the others and resume from
   the newest common checkpoint. When TF notices first (a collective
-  fails as the peer's socket closes), the same exit follows. On leaving the block normally the
-  workers pass a barrier first, so a peer that finished is never taken
-  for a lost one.
+  fails as the peer's socket closes), the same exit follows. On leaving
+  the block normally the workers pass a barrier first, so a peer that
+  finished is never taken for a lost one.
 - `stop_on_signals`: SIGTERM and SIGINT end the process within seconds
   wherever it is. A Python signal handler only runs when the main thread
   is back in the interpreter, which a worker blocked in a collective
@@ -137,7 +138,9 @@ def exit_if_blocked(timeout_seconds, what):
     and exits. It is process-wide (it replaces any other such timer).
     """
     logging.info("%s (the process exits if this takes over %g s).", what, timeout_seconds)
-    faulthandler.dump_traceback_later(timeout_seconds, exit=True)
+    # The process's own stderr: `sys.stderr` may be a stream without a
+    # file descriptor (captured output).
+    faulthandler.dump_traceback_later(timeout_seconds, exit=True, file=sys.__stderr__)
     try:
         yield
     finally:

@@ -177,3 +177,12 @@ def test_stop_on_signals_puts_back_the_handlers_and_the_wakeup_fd():
         assert signal.getsignal(signal.SIGTERM) is not handlers[signal.SIGTERM]
     assert {signum: signal.getsignal(signum) for signum in handlers} == handlers
     assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_exit_if_blocked_ends_a_process_blocked_in_c_after_the_timeout():
+    child = start_child(BLOCKED_IN_C.replace("stop_on_signals()", 'exit_if_blocked(1.5, "Joining")'))
+    assert child.stdout.readline() == "ready\n"
+    status, stderr, seconds = finish(child, timeout=30)
+    assert status == 1, stderr
+    assert 1 <= seconds < 6
+    assert "Timeout (0:00:01.500000)!" in stderr
