@@ -212,7 +212,10 @@ def watch_workers(strategy, peer_timeout_seconds=DEFAULT_PEER_TIMEOUT_SECONDS):
     """
     tf_config = parse_tf_config() if _in_multi_worker_mode(strategy) else None
     return worker_lifecycle.watch_peers(
-        tf_config, peer_timeout_seconds, barrier=lambda: _all_gather(strategy, [0])
+        tf_config,
+        peer_timeout_seconds,
+        barrier=lambda: _all_gather(strategy, [0]),
+        collective_errors=(tf.errors.OpError,),
     )
 
 

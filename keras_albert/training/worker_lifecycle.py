@@ -172,7 +172,7 @@ class _PeerWatch:
 
 
 @contextlib.contextmanager
-def watch_peers(tf_config, timeout_seconds, barrier):
+def watch_peers(tf_config, timeout_seconds, barrier, collective_errors=()):
     """Exits with `PEER_LOST_EXIT_CODE` when a peer is lost inside the block.
 
     Args:
@@ -182,6 +182,9 @@ def watch_peers(tf_config, timeout_seconds, barrier):
         barrier: a callable that returns once every worker has called it;
             run on leaving the block normally, so that no worker stops
             watching (and exits) while another still relies on it.
+        collective_errors: exception types a collective raises when a
+            peer goes away; one raised in the block while a peer is
+            unreachable counts as that peer's loss.
     """
     if tf_config is None:
         yield
@@ -192,7 +195,7 @@ def watch_peers(tf_config, timeout_seconds, barrier):
     try:
         yield
         barrier()
-    except Exception as e:
+    except collective_errors as e:
         # TF may notice a peer's death first (its socket closes in a
         # collective): the same failure, so the same exit and message.
         lost = _unreachable_within(peers, min(timeout_seconds, 5.0))

@@ -144,6 +144,34 @@ def test_watch_peers_passes_the_barrier_and_stops_watching_on_leaving_the_block(
     assert status == 0, stderr
 
 
+FAILING_COLLECTIVE = """
+    config = {config!r}
+    with worker_lifecycle.watch_peers(config, 60, barrier=print, collective_errors=(ConnectionError,)):
+        print("watching", flush=True)
+        sys.stdin.readline()
+        raise {error}("socket closed")
+"""
+
+
+@pytest.mark.parametrize("error", ["ConnectionError", "ValueError"])
+def test_a_failed_collective_with_a_peer_gone_counts_as_its_loss_other_errors_propagate(error):
+    peer = free_port()
+    with socket.create_server(("127.0.0.1", peer)) as listener:
+        child = start_child(FAILING_COLLECTIVE.format(config=tf_config([free_port(), peer]), error=error))
+        assert child.stdout.readline() == "watching\n"
+        listener.close()  # The peer dies: the collective fails long before 60 s.
+        child.stdin.write("\n")
+        child.stdin.flush()
+        status, stderr, seconds = finish(child, timeout=30)
+    assert seconds < 10
+    if error == "ConnectionError":
+        assert status == worker_lifecycle.PEER_LOST_EXIT_CODE, stderr
+        assert f"Lost worker 1 at 127.0.0.1:{peer}: a collective failed (ConnectionError: socket closed)" in stderr
+    else:
+        assert status == 1, stderr
+        assert "ValueError: socket closed" in stderr and "Lost" not in stderr
+
+
 # The main thread blocked in C without returning to the interpreter, as a
 # worker waiting in a TensorFlow collective is: locking a (glibc, all-zero
 # initialized) mutex it already holds deadlocks, and no signal interrupts
