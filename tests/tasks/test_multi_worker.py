@@ -113,6 +113,7 @@ def seconds_to_exit(process, timeout):
     return time.monotonic() - start
 
 
+@pytest.mark.heavy
 def test_a_worker_whose_peer_never_starts_fails_naming_it_and_sigterm_ends_its_wait(tmp_path):
     # Nothing is read before the workers meet, so no data is needed.
     args = pretraining_args(tmp_path / "no_data", tmp_path / "config.json", tmp_path / "out", 6, 3)
