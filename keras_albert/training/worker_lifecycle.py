@@ -111,8 +111,10 @@ def wait_for_cluster(tf_config, timeout_seconds):
     logging.info("Waiting up to %g s (--cluster_timeout_seconds) for %s.", timeout_seconds, describe(peers))
     deadline = time.monotonic() + timeout_seconds
     missing = dict(peers)
+    listener.setblocking(False)
     with listener:
         while True:
+            _close_pending_connections(listener)  # Peers' probes, kept from filling the backlog.
             missing = {
                 name: address for name, address in missing.items()
                 if not is_reachable(address, min(1.0, max(0.1, deadline - time.monotonic())))
@@ -127,6 +129,15 @@ def wait_for_cluster(tf_config, timeout_seconds):
             "(same cluster, each its own `task.index`), or check the addresses and firewalls."
         )
     logging.info("All %d peers answered.", len(peers))
+
+
+def _close_pending_connections(listener):
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        connection.close()
 
 
 @contextlib.contextmanager

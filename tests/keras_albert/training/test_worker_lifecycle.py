@@ -36,13 +36,17 @@ def test_peer_addresses_lists_every_other_collective_task():
 
 def test_wait_for_cluster_listens_on_its_own_address_and_returns_once_peers_answer():
     own, peer = free_port(), free_port()
-    waiting = threading.Thread(target=worker_lifecycle.wait_for_cluster, args=(tf_config([own, peer]), 60))
+    waiting = threading.Thread(target=worker_lifecycle.wait_for_cluster, args=(tf_config([own, peer]), 60), daemon=True)
     waiting.start()
     try:
         deadline = time.monotonic() + 10
         while not worker_lifecycle.is_reachable(f"127.0.0.1:{own}"):  # Peers see this worker meanwhile.
             assert time.monotonic() < deadline
             time.sleep(0.05)
+        # However often they probe (more than the listen backlog).
+        for _ in range(200):
+            assert worker_lifecycle.is_reachable(f"127.0.0.1:{own}")
+            time.sleep(0.01)
         assert waiting.is_alive()
         with socket.create_server(("127.0.0.1", peer)):  # The peer starts.
             waiting.join(timeout=10)
