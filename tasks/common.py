@@ -127,6 +127,12 @@ def define_common_flags():
         "tf.distribute strategy.",
     )
     flags.DEFINE_string("tpu", None, "TPU name or address for --distribution_strategy=tpu.")
+    flags.DEFINE_integer(
+        "cluster_timeout_seconds",
+        training.DEFAULT_CLUSTER_TIMEOUT_SECONDS,
+        "multi_worker_mirrored: how long to wait for every worker of TF_CONFIG to start "
+        "before failing with the names of those not reached.",
+    )
     flags.DEFINE_integer("num_gpus", None, "GPUs for --distribution_strategy=mirrored (default: all).")
     flags.DEFINE_enum(
         "mixed_precision",
@@ -159,6 +165,8 @@ def check_flags(FLAGS):
         raise ValueError("Pass either --preset or --albert_config_file, not both.")
     if not (FLAGS.preset or FLAGS.albert_config_file):
         raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
+    if FLAGS.cluster_timeout_seconds <= 0:
+        raise ValueError(f"--cluster_timeout_seconds must be positive. Got {FLAGS.cluster_timeout_seconds}.")
     if FLAGS.max_seq_length < 3:
         raise ValueError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]). Got {FLAGS.max_seq_length}.")
 
@@ -169,7 +177,10 @@ def check_flags(FLAGS):
 def strategy_from_flags(FLAGS):
     """The `tf.distribute.Strategy` that --distribution_strategy names."""
     return training.get_strategy(
-        FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus, tpu_address=FLAGS.tpu
+        FLAGS.distribution_strategy,
+        num_gpus=FLAGS.num_gpus,
+        tpu_address=FLAGS.tpu,
+        cluster_timeout_seconds=FLAGS.cluster_timeout_seconds,
     )
 
 

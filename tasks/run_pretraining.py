@@ -26,6 +26,12 @@ Flags follow google-research/albert's `run_pretraining.py` where they
 exist (`--input_file`, `--num_train_steps`, `--num_warmup_steps`,
 `--save_checkpoints_steps`, `--keep_checkpoint_max`, `--max_eval_steps`,
 `--poly_power`); hardware and model flags are `tasks.common`'s.
+
+Nothing waits for ever: the workers wait --cluster_timeout_seconds for
+each other to start, a worker lost during the run makes the others exit
+(status 75) after --peer_timeout_seconds, and SIGTERM or SIGINT ends a
+worker within seconds (status 143 or 130) at any point, keeping its
+complete checkpoints. Restart all workers to resume.
 """
 
 import os
@@ -59,6 +65,11 @@ flags.DEFINE_integer("max_eval_steps", 100, "Evaluation batches for --do_eval (t
 flags.DEFINE_bool("dynamic_masking", False, "Re-mask every example each time it is read (default: the masks in the records).")
 flags.DEFINE_integer("shuffle_buffer_size", 10_000, "Examples in the shuffle buffer.")
 flags.DEFINE_integer("log_steps", 100, "TensorBoard scalars every N batches.")
+flags.DEFINE_integer(
+    "peer_timeout_seconds", training.DEFAULT_PEER_TIMEOUT_SECONDS,
+    "multi_worker_mirrored: a worker unreachable this long is lost; the others exit with status "
+    f"{training.PEER_LOST_EXIT_CODE}, to be restarted together (they resume from their newest common checkpoint).",
+)
 # The original pretraining defaults (ALBERT paper: LAMB, lr 0.00176, batch 4096).
 flags.FLAGS.set_default("optimizer", "lamb")
 flags.FLAGS.set_default("learning_rate", 0.00176)
@@ -77,7 +88,7 @@ def task_index():
 def check_pretraining_flags():
     if not FLAGS.input_file:
         raise ValueError("--input_file is required.")
-    for name in ("num_train_steps", "save_checkpoints_steps", "train_batch_size"):
+    for name in ("num_train_steps", "save_checkpoints_steps", "train_batch_size", "peer_timeout_seconds"):
         if getattr(FLAGS, name) <= 0:
             raise ValueError(f"--{name} must be positive. Got {getattr(FLAGS, name)}.")
     if not 0 <= FLAGS.num_warmup_steps <= FLAGS.num_train_steps:
@@ -202,9 +213,18 @@ def train(model, strategy, files, metadata, is_chief):
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    check_pretraining_flags()
-    strategy = common.configure_runtime(FLAGS)
+    # Signals first: a scheduler's SIGTERM must end the worker wherever it
+    # is, waiting for peers included.
+    with training.stop_on_signals():
+        common.check_flags(FLAGS)
+        check_pretraining_flags()
+        strategy = common.configure_runtime(FLAGS)
+        with training.watch_workers(strategy, FLAGS.peer_timeout_seconds):
+            pretrain(strategy)
+
+
+def pretrain(strategy):
+    """Trains, saves and evaluates as the flags say."""
     is_chief = task_index() == 0
     files, metadata = load_input_files(FLAGS.input_file)
     tokenizer = load_tokenizer(metadata)

@@ -2,7 +2,10 @@
 
 `get_strategy(name)` is what the `--distribution_strategy` flag of every
 program calls. For "multi_worker_mirrored" it validates `TF_CONFIG` (clear
-errors naming the field) and applies `patch_keras_for_multi_worker()`.
+errors naming the field), waits a bounded time for the other workers
+(failing with the names of those it could not reach) and applies
+`patch_keras_for_multi_worker()`. `watch_workers(strategy, ...)` then
+ends a worker whose peer is lost during training (see `worker_lifecycle`).
 
 The patch (keras-team/keras#20585, #20329, open for Keras 3.15): Keras' TF
 trainer fails at the start of `fit` under `MultiWorkerMirroredStrategy`
@@ -27,9 +30,13 @@ import functools
 import inspect
 import json
 import os
+import signal
+import threading
 
 import tensorflow as tf
 from absl import logging
+
+from keras_albert.training import worker_lifecycle
 
 STRATEGY_NAMES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -107,7 +114,13 @@ def parse_tf_config(tf_config=None):
     return config
 
 
-def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
+DEFAULT_CLUSTER_TIMEOUT_SECONDS = 600
+DEFAULT_PEER_TIMEOUT_SECONDS = 60
+
+
+def get_strategy(
+    name="one_device", num_gpus=None, tpu_address=None, cluster_timeout_seconds=DEFAULT_CLUSTER_TIMEOUT_SECONDS
+):
     """Creates the `tf.distribute.Strategy` named by `name`.
 
     Create it at the start of the program, before other TensorFlow work
@@ -121,6 +134,8 @@ def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
             "tpu" (the TPU at `tpu_address`).
         num_gpus: int or None. GPUs to use for "one_device"/"mirrored".
         tpu_address: string. TPU name or `grpc://` address for "tpu".
+        cluster_timeout_seconds: for "multi_worker_mirrored", how long to
+            wait for every worker of `TF_CONFIG` to start.
 
     Returns:
         A `tf.distribute.Strategy`.
@@ -144,11 +159,7 @@ def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
         if tf_config is None:
             logging.warning("TF_CONFIG is not set: multi_worker_mirrored runs as one worker.")
         patch_keras_for_multi_worker()
-        return tf.distribute.MultiWorkerMirroredStrategy(
-            communication_options=tf.distribute.experimental.CommunicationOptions(
-                implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
-            )
-        )
+        return _multi_worker_strategy(tf_config, cluster_timeout_seconds)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if num_gpus is not None:
         if num_gpus > len(gpus):
@@ -158,6 +169,68 @@ def get_strategy(name="one_device", num_gpus=None, tpu_address=None):
         return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
+
+
+def _multi_worker_strategy(tf_config, cluster_timeout_seconds):
+    def build():
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=tf.distribute.experimental.CommunicationImplementation.AUTO
+            )
+        )
+
+    if tf_config is None:
+        return build()
+    worker_lifecycle.wait_for_cluster(tf_config, cluster_timeout_seconds)
+    # All peers answered, but one may still die before joining: the
+    # constructor would then wait for it for ever, holding the GIL.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
+    with worker_lifecycle.exit_if_blocked(cluster_timeout_seconds, "Joining the cluster"):
+        strategy = build()
+    if in_main_thread and sigterm_handler is not None:
+        # The constructor installs a C++ SIGTERM handler of TensorFlow's
+        # (TF 2.21) that swallows the signal: put back Python's.
+        signal.signal(signal.SIGTERM, sigterm_handler)
+    return strategy
+
+
+def watch_workers(strategy, peer_timeout_seconds=DEFAULT_PEER_TIMEOUT_SECONDS):
+    """A context manager that ends this worker when a peer is lost.
+
+    Under multi-worker `MultiWorkerMirroredStrategy`, a peer unreachable
+    for `peer_timeout_seconds` inside the block makes this worker exit
+    with `worker_lifecycle.PEER_LOST_EXIT_CODE`, naming it; leaving the
+    block is a barrier (every worker must leave it). Other strategies:
+    nothing happens.
+
+    Example:
+    ```python
+    with watch_workers(strategy, 60):
+        model.fit(...)
+    ```
+    """
+    tf_config = parse_tf_config() if _in_multi_worker_mode(strategy) else None
+    return worker_lifecycle.watch_peers(
+        tf_config,
+        peer_timeout_seconds,
+        barrier=lambda: _all_gather(strategy, [0]),
+        collective_errors=(tf.errors.OpError,),
+    )
+
+
+def _in_multi_worker_mode(strategy):
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
+
+
+def _all_gather(strategy, values):
+    """Every worker's `values` (equal-length int lists), one row per replica."""
+    local = tf.constant(values, tf.int64)
+    per_replica = strategy.experimental_distribute_values_from_function(lambda _: local)
+    return strategy.gather(per_replica, axis=0).numpy().reshape(-1, len(values))
 
 
 def newest_common_step(strategy, steps):
@@ -174,19 +247,14 @@ def newest_common_step(strategy, steps):
         strategy: the `tf.distribute.Strategy`.
         steps: this worker's saved steps.
     """
-    if not (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    ):
+    if not _in_multi_worker_mode(strategy):
         return max(steps, default=0)
     # Fixed length for the gather: the longest list any worker may hold is
     # not known here, so pad to a bound every caller respects.
     if len(steps) > _MAX_EXCHANGED_STEPS:
         steps = sorted(steps)[-_MAX_EXCHANGED_STEPS:]
     padded = sorted(steps) + [-1] * (_MAX_EXCHANGED_STEPS - len(steps))
-    local = tf.constant(padded, tf.int64)
-    per_replica = strategy.experimental_distribute_values_from_function(lambda _: local)
-    gathered = strategy.gather(per_replica, axis=0).numpy().reshape(-1, _MAX_EXCHANGED_STEPS)
+    gathered = _all_gather(strategy, padded)
     common = set.intersection(*(set(row.tolist()) for row in gathered)) - {-1}
     step = max(common, default=0)
     if step != max(steps, default=0):
