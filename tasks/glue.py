@@ -18,6 +18,8 @@ import math
 import os
 from typing import Optional, Union
 
+from tasks.text_files import read_text
+
 
 @dataclasses.dataclass(frozen=True)
 class TextExample:
@@ -202,8 +204,7 @@ def read_examples(task, path, labeled, max_examples=None):
     path = os.fspath(path)
     # utf-8-sig drops the byte-order mark MRPC's files start with; splitting
     # on "\n" alone keeps stray "\r" inside sentences from breaking lines.
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = f.read().split("\n")
+    lines = read_text(path, encoding="utf-8-sig").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if task.headerless_columns and labeled:

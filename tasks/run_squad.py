@@ -74,9 +74,6 @@ def _check_squad_flags():
         raise ValueError("--do_train needs --train_file.")
     if (FLAGS.do_eval or FLAGS.do_predict) and not FLAGS.predict_file:
         raise ValueError("--do_eval and --do_predict need --predict_file.")
-    for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
-        if FLAGS[name].value < 1:
-            raise ValueError(f"--{name} must be a positive integer. Got {FLAGS[name].value}.")
 
 
 def _read(path, max_examples):
@@ -98,6 +95,7 @@ def _encode(tokenizer, examples, is_training):
         doc_stride=FLAGS.doc_stride,
         max_query_length=FLAGS.max_query_length,
         is_training=is_training,
+        path=FLAGS.train_file if is_training else FLAGS.predict_file,
         version_2_with_negative=FLAGS.version_2_with_negative,
     )
 
@@ -162,6 +160,9 @@ def main(argv):
     tokenizer = common.load_tokenizer(FLAGS)
     with strategy.scope():
         model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, FLAGS)
+    common.check_max_seq_length(
+        model.backbone, _max_seq_length(), program_default=not FLAGS["max_seq_length"].present
+    )
     common.check_vocabulary(tokenizer, model.backbone)
     if FLAGS["null_score_diff_threshold"].present:
         model.null_score_diff_threshold = FLAGS.null_score_diff_threshold

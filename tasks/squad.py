@@ -31,6 +31,7 @@ import numpy as np
 from absl import logging
 
 from keras_albert.question_answering import encode_question_and_context, tokenize_with_offsets
+from tasks.text_files import read_text
 
 
 class SquadExample(NamedTuple):
@@ -64,13 +65,12 @@ def read_squad_examples(path, max_examples=None):
     Raises:
         ValueError: invalid JSON or a malformed record (see module docstring).
     """
-    with open(path, encoding="utf-8") as f:
-        try:
-            document = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-            ) from None
+    try:
+        document = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
     articles = _field(document, "data", list, path, "the top level")
     examples, seen_ids = [], set()
     for article_index, article in enumerate(articles):
@@ -143,6 +143,7 @@ def encode_examples(
     max_query_length=64,
     is_training=False,
     version_2_with_negative=False,
+    path="<examples>",
 ):
     """Windows of every question, as features for `tasks.common` datasets.
 
@@ -160,6 +161,7 @@ def encode_examples(
             skip (count, log) questions whose answer cannot be located.
         version_2_with_negative: bool. Whether unanswerable questions are
             allowed in training.
+        path: the examples' file, named in errors.
 
     Returns:
         A dict: `token_ids`, `segment_ids`, `padding_mask` (lists of int32
@@ -172,7 +174,7 @@ def encode_examples(
 
     Raises:
         ValueError: in training, an unanswerable question without
-            `version_2_with_negative`.
+            `version_2_with_negative`, or no question with a usable answer.
     """
     features = {
         name: []
@@ -226,6 +228,13 @@ def encode_examples(
     stats["num_windows"] = len(features["windows"])
     features["stats"] = stats
     _log_stats(stats, skipped_ids, max_query_length)
+    if is_training and examples and not stats["num_windows"]:
+        raise ValueError(
+            f"{path}: none of the {len(examples)} training questions has a usable answer: "
+            f"{stats['num_skipped_answer_mismatch']} first answers are blank or not at their "
+            f"'answer_start' in the context, {stats['num_skipped_answer_not_tokenized']} cover "
+            f"no token (e.g. ids {skipped_ids[:5]})."
+        )
     return features
 
 
@@ -240,7 +249,8 @@ def _training_answer(example, version_2_with_negative):
         return (0, 0)
     text, answer_start = example.answers[0]
     answer_end = answer_start + len(text)
-    if not text.strip() or example.context[answer_start:answer_end] != text:
+    # A negative start would index from the context's end and may match.
+    if answer_start < 0 or not text.strip() or example.context[answer_start:answer_end] != text:
         return None
     return (answer_start, answer_end)
 

@@ -7,6 +7,9 @@ import re
 import keras
 from absl import logging
 
+from keras_albert.albert_presets import check_weights_file
+from keras_albert.durable_files import replace_durably
+
 _CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)\.weights\.h5$")
 
 
@@ -21,8 +24,8 @@ class StepCheckpoint(keras.callbacks.Callback):
     chief/worker logic, so workers sharing a directory collide. Here:
 
     - each file holds model *and* optimizer variables and is written
-      under a temporary name, then renamed: a kill leaves the previous
-      checkpoint intact;
+      under a temporary name, flushed to disk, then renamed: a kill or a
+      machine crash leaves the previous checkpoint intact;
     - the completed step is the file name, so the state and the data
       position cannot disagree; `restore()` returns it and the caller
       skips that much data;
@@ -89,6 +92,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             raise ValueError(f"No checkpoint for step {step} in {self.directory} (have {steps}).")
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
+        check_weights_file(self.path(step))
         model.load_weights(self.path(step))
         logging.info("Restored %s (step %d).", self.path(step), step)
         return step
@@ -110,7 +114,9 @@ class StepCheckpoint(keras.callbacks.Callback):
         # out of `saved_steps()` until the rename.
         temporary = os.path.join(self.directory, f".ckpt-{step:09d}.tmp-{os.getpid()}.weights.h5")
         self.model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, self.path(step))
+        # Flushed before and after the rename: an operating-system crash
+        # leaves the previous checkpoint, never an empty one under the name.
+        replace_durably(temporary, self.path(step))
         for old in self.saved_steps()[: -self.max_to_keep]:
             os.remove(self.path(old))
 
