@@ -42,6 +42,7 @@ from keras_albert import training
 from keras_albert.albert_presets import check_weights_file
 from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
+from keras_albert.convert.files import read_json
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -249,8 +250,7 @@ def configure_runtime(FLAGS):
 
 def _backbone_config_from_json(path):
     """AlbertBackbone kwargs from an original albert_config.json or a kwargs JSON."""
-    with open(path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = read_json(path)
     if "hidden_dim" in config:  # Already AlbertBackbone arguments.
         return config
     return backbone_config_from_albert_config(path)

@@ -14,7 +14,8 @@ def read_json(path):
     try:
         with open(path, encoding="utf-8") as file:
             return json.load(file)
-    except (OSError, json.JSONDecodeError) as error:
+    # ValueError: invalid JSON, or bytes that are not UTF-8.
+    except (OSError, ValueError) as error:
         raise ValueError(f"Could not read JSON file {path}: {error}") from error
 
 

@@ -269,6 +269,16 @@ def test_run_classifier_names_a_truncated_init_checkpoint(tmp_path, spm_model_pa
         ))
 
 
+@pytest.mark.parametrize("content", [b'{"vocab_size": 30000,\n', b'{"vocab_size": "caf\xe9"}'], ids=["json", "utf8"])
+def test_run_classifier_names_an_unreadable_albert_config_file(tmp_path, spm_model_path, content):
+    config = tmp_path / "albert_config.json"
+    config.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^Could not read JSON file {re.escape(str(config))}: "):
+        common.run_program(run_classifier.main, classifier_args(
+            tmp_path, f"--spm_model_file={spm_model_path}", f"--albert_config_file={config}"
+        ))
+
+
 def test_create_pretraining_data_names_the_line_of_invalid_utf8(tmp_path, spm_model_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes(b"One sentence.\nAnother one.\n\nThird " + INVALID_UTF8 + b".\nFourth.\n")
