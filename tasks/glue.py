@@ -8,9 +8,9 @@ examples have `label=None` and keep the `index` column GLUE submissions
 are keyed by.
 
 Fields are split on tabs only, never on quotes (MRPC and QQP sentences
-contain unbalanced `"`). A line with the wrong number of fields, a
-header without the task's columns, or a label outside the task's set
-raises a `ValueError` naming the file and line.
+contain unbalanced `"`). Invalid UTF-8, a line with the wrong number of
+fields, a header without the task's columns, or a label outside the
+task's set raises a `ValueError` naming the file and line.
 """
 
 import dataclasses

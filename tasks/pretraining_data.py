@@ -72,7 +72,8 @@ def read_documents(path, input_format="lines"):
         (1-based), "sentences": [str, ...]}`.
 
     Raises:
-        ValueError: for an unknown format, or a file without text.
+        ValueError: for an unknown format, a file without text, or
+            invalid UTF-8 (naming `path:line:column`).
     """
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"input_format={input_format!r}; expected one of {INPUT_FORMATS}.")

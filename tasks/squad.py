@@ -7,7 +7,7 @@ an article `{"title", "paragraphs": [{"context", "qas": [qa]}]}`, a question
 library so that every problem is reported with the file and the question id
 or field, and nothing is dropped without a count in the log:
 
-- invalid JSON: a `ValueError` with the file, line and column;
+- invalid JSON or UTF-8: a `ValueError` with the file, line and column;
 - a missing or mistyped field, an empty context or question, a repeated
   question id, `is_impossible` with answers: a `ValueError` naming the file,
   the question id (or article/paragraph) and the field;
@@ -15,7 +15,8 @@ or field, and nothing is dropped without a count in the log:
   or whose text covers no token: a training question with such a first
   answer is skipped, counted and logged with its id (the original
   `run_squad.py` does the same); evaluation compares texts only, as the
-  official scripts, so such answers still count there.
+  official scripts, so such answers still count there. A training file
+  in which no question is left raises a `ValueError` naming it.
 
 Example:
 ```python

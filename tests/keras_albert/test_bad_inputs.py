@@ -96,3 +96,13 @@ def test_a_truncated_step_checkpoint_is_named(tmp_path):
     with pytest.raises(ValueError, match=f"Weights file {re.escape(checkpoint.path(5))} is truncated or corrupt"):
         checkpoint.restore(model)
     assert os.path.exists(checkpoint.path(5))  # Reported, not deleted.
+
+
+def test_a_truncated_preset_vocabulary_is_named(tmp_path, task_preset, spm_model_path):
+    preset = tmp_path / "preset"
+    shutil.copytree(task_preset, preset)
+    keras_albert.AlbertTokenizer(proto=spm_model_path).save_to_preset(str(preset))
+    vocabulary = preset / "assets" / "tokenizer" / "vocabulary.spm"
+    truncate(vocabulary)
+    with pytest.raises(ValueError, match=f"^not a SentencePiece model: {re.escape(str(vocabulary))}$"):
+        keras_albert.AlbertTokenizer.from_preset(str(preset))
