@@ -43,6 +43,7 @@ from keras_albert.albert_presets import check_weights_file
 from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
+from keras_albert.durable_files import fsync_tree
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -691,6 +692,8 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
             model.preprocessor = None
     if metadata is not None:
         write_json(os.path.join(output_dir, TASK_METADATA_FILENAME), metadata)
+    # Durable: a machine crash after this returns leaves no empty preset file.
+    fsync_tree(output_dir)
     logging.info("Saved the trained model as a preset in %s", output_dir)
 
 
