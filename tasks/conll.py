@@ -18,8 +18,8 @@ write_conll("predictions.txt", [(s.words, s.tags, s.tags) for s in sentences])
 import re
 from typing import NamedTuple
 
+from keras_albert.text_files import text_lines
 from keras_albert.token_labels import check_tag
-from tasks.text_files import text_lines
 
 DOCUMENT_SEPARATOR = "-DOCSTART-"
 

@@ -18,7 +18,7 @@ import math
 import os
 from typing import Optional, Union
 
-from tasks.text_files import read_text
+from keras_albert.text_files import read_text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import os
 import string
 from typing import Optional
 
-from tasks.text_files import read_text, text_lines
+from keras_albert.text_files import read_text, text_lines
 
 _SWAG_ENDINGS = tuple(f"ending{i}" for i in range(4))
 

@@ -38,7 +38,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_albert.durable_files import replace_durably
-from tasks.text_files import text_lines
+from keras_albert.text_files import text_lines
 
 METADATA_FILE = "pretraining_data.json"
 SHARD_PATTERN = "pretraining-{index:05d}-of-{count:05d}.tfrecord"

@@ -32,7 +32,7 @@ import numpy as np
 from absl import logging
 
 from keras_albert.question_answering import encode_question_and_context, tokenize_with_offsets
-from tasks.text_files import read_text
+from keras_albert.text_files import read_text
 
 
 class SquadExample(NamedTuple):

@@ -1,10 +1,10 @@
 """UTF-8 input files read so that a bad byte is reported with its file and line.
 
 Python's own decoding error says only "position 609" of some buffer. Every
-reader of the programs (GLUE TSV, SQuAD JSON, multiple-choice JSONL/CSV,
-CoNLL, pretraining corpora) reads its text through these two functions
-instead, so that invalid UTF-8 raises a `ValueError` of the form
-`path:line:column: not valid UTF-8 (byte 0xff ...)`.
+reader (the programs' GLUE TSV, SQuAD JSON, multiple-choice JSONL/CSV,
+CoNLL and pretraining corpora; SentencePiece training text) reads its text
+through these two functions instead, so that invalid UTF-8 raises a
+`ValueError` of the form `path:line:column: not valid UTF-8 (byte(s) e9 ...)`.
 """
 
 import os

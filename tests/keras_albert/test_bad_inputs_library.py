@@ -106,3 +106,10 @@ def test_a_truncated_preset_vocabulary_is_named(tmp_path, task_preset, spm_model
     truncate(vocabulary)
     with pytest.raises(ValueError, match=f"^not a SentencePiece model: {re.escape(str(vocabulary))}$"):
         keras_albert.AlbertTokenizer.from_preset(str(preset))
+
+
+def test_sentencepiece_training_text_with_invalid_utf8_is_named_with_its_line(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(b"a first line\na caf\xe9 au lait\n")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(corpus))}:2:6: not valid UTF-8"):
+        keras_albert.train_sentencepiece([str(corpus)], vocab_size=20, model_prefix=str(tmp_path / "spm"))
