@@ -44,6 +44,7 @@ from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
 from keras_albert.durable_files import fsync_tree
+from keras_albert.training.step_checkpoint import WeightsCheckpoint
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -640,9 +641,7 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
         num_train_steps, steps_per_epoch, FLAGS.num_train_epochs,
     )
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"), save_weights_only=True
-    )
+    checkpoint = WeightsCheckpoint(os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"))
     callbacks = [checkpoint]
     last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch
     if last_epoch_steps < steps_per_epoch:  # A fractional --num_train_epochs.

@@ -15,6 +15,7 @@ import pytest
 from keras_albert import durable_files
 from keras_albert.convert.files import staging_directory
 from keras_albert.training import StepCheckpoint
+from keras_albert.training.step_checkpoint import WeightsCheckpoint
 
 
 @pytest.fixture
@@ -96,6 +97,22 @@ def test_a_crash_between_write_and_rename_leaves_the_previous_checkpoint_and_not
     for expected, actual in zip(saved, restored.get_weights()):
         np.testing.assert_array_equal(expected, actual)
     assert sorted(os.listdir(tmp_path)) == [os.path.basename(checkpoint.path(2))]
+
+
+def test_the_per_epoch_weights_file_is_replaced_durably_and_survives_a_crash_while_saving(
+    tmp_path, monkeypatch, disk_events
+):
+    model = tiny_model(0)
+    path = tmp_path / "checkpoint.weights.h5"
+    x = np.ones((4, 3), "float32")
+    model.fit(x, x[:, :2], epochs=1, verbose=0, callbacks=[WeightsCheckpoint(str(path))])
+    (rename,) = [event for event in disk_events if event[0] == "replace"]
+    assert rename[2] == str(path) and ("fsync", rename[1]) in disk_events[: disk_events.index(rename)]
+    saved = path.read_bytes()
+    crash_on_rename(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, x[:, :2] + 1, epochs=1, verbose=0, callbacks=[WeightsCheckpoint(str(path))])
+    assert path.read_bytes() == saved
 
 
 def test_a_staged_preset_is_flushed_file_by_file_before_it_takes_its_name(tmp_path, disk_events):
