@@ -56,13 +56,15 @@ READER_CASES = {
     ),
     "multiple_choice_jsonl_invalid_utf8": (
         "dev.jsonl",
-        b'{"question": "q", "options": ["a", "b"], "label": 0}\n{"question": "' + INVALID_UTF8 + b'", "options": ["a", "b"], "label": 1}\n',
+        b'{"question": "q", "options": ["a", "b"], "label": 0}\n'
+        b'{"question": "' + INVALID_UTF8 + b'", "options": ["a", "b"], "label": 1}\n',
         lambda path: multiple_choice.read_examples(path, labeled=True),
         "{path}:2:18: not valid UTF-8",
     ),
     "swag_csv_invalid_utf8": (
         "val.csv",
-        b",fold-ind,sent1,sent2,ending0,ending1,ending2,ending3,label\n0,1,A,B,c,d,e,f,0\n1,2,A," + INVALID_UTF8 + b",c,d,e,f,1\n",
+        b",fold-ind,sent1,sent2,ending0,ending1,ending2,ending3,label\n0,1,A,B,c,d,e,f,0\n"
+        b"1,2,A," + INVALID_UTF8 + b",c,d,e,f,1\n",
         lambda path: multiple_choice.read_examples(path, labeled=True),
         "{path}:3:10: not valid UTF-8",
     ),
@@ -111,7 +113,9 @@ def test_a_squad_file_whose_every_answer_is_misaligned_is_an_error_naming_it(tmp
         f"^{re.escape(str(path))}: none of the 2 training questions has a usable answer: 2 first answers "
         r"are blank or not at their 'answer_start' in the context, 0 cover no token \(e.g. ids \['q1', 'q2'\]\)"
     )):
-        squad.encode_examples(albert_tokenizer, examples, max_seq_length=32, doc_stride=8, is_training=True, path=str(path))
+        squad.encode_examples(
+            albert_tokenizer, examples, max_seq_length=32, doc_stride=8, is_training=True, path=str(path)
+        )
 
 
 def test_a_negative_answer_start_counts_as_misaligned(albert_tokenizer):
@@ -230,7 +234,8 @@ def test_run_squad_checks_the_sequence_length_it_uses_not_the_flag_default(
 def test_run_squad_on_a_file_of_misaligned_answers_names_the_file(tmp_path, spm_model_path, albert_config_file):
     train_file = tmp_path / "train.json"
     train_file.write_text(squad_json([squad_question("q1", "the mat", 2), squad_question("q2", "a dog", 15)]))
-    with pytest.raises(ValueError, match=f"^{re.escape(str(train_file))}: none of the 2 training questions has a usable answer"):
+    expected = f"^{re.escape(str(train_file))}: none of the 2 training questions has a usable answer"
+    with pytest.raises(ValueError, match=expected):
         common.run_program(run_squad.main, [
             "run_squad", "--do_train", f"--train_file={train_file}", f"--output_dir={tmp_path / 'out'}",
             f"--spm_model_file={spm_model_path}", f"--albert_config_file={albert_config_file}",
