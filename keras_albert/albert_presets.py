@@ -51,6 +51,8 @@ PRESET_NAMES = tuple(BACKBONE_PRESETS)
 # Files a Keras preset directory must hold to build a backbone.
 _REQUIRED_FILES = ("config.json",)
 _WEIGHTS_FILE = "model.weights.h5"
+# A task preset's head, loaded with the backbone's weights when present.
+_TASK_WEIGHTS_FILE = "task.weights.h5"
 
 
 def presets_root():
@@ -61,11 +63,34 @@ def presets_root():
     )
 
 
+def check_weights_file(path):
+    """Raises a `ValueError` naming a `.weights.h5` file that is truncated or corrupt.
+
+    Opening an HDF5 file compares its size with the size its header
+    records, so a partly copied or partly written file is caught here,
+    before h5py's error (which names no file) from inside Keras.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Weights file {path} is truncated or corrupt ({error}); copy or write it again."
+        ) from None
+
+
 def check_preset_dir(path, load_weights=True):
-    """Raises a `ValueError` naming what a preset directory is missing."""
+    """Raises a `ValueError` naming what a preset directory is missing, or a
+    weights file of it that is truncated or corrupt."""
     required = _REQUIRED_FILES + ((_WEIGHTS_FILE,) if load_weights else ())
     missing = [name for name in required if not os.path.exists(os.path.join(path, name))]
     if not missing:
+        if load_weights:
+            for name in (_WEIGHTS_FILE, _TASK_WEIGHTS_FILE):
+                if os.path.exists(os.path.join(path, name)):
+                    check_weights_file(os.path.join(path, name))
         return
     sharded = os.path.exists(os.path.join(path, "model.weights.json"))
     if missing == [_WEIGHTS_FILE] and sharded:

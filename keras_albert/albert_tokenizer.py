@@ -114,6 +114,7 @@ class AlbertTokenizer(SentencePieceTokenizer):
             self._proto_source = f"SentencePiece model {proto!r}"
         else:
             self._proto_source = "the SentencePiece model passed as `proto`"
+        _check_sentencepiece_model(proto)
         super().set_proto(proto)
 
     def _update_special_token_ids(self):
@@ -224,6 +225,24 @@ def split_digit_comma(piece, sp_model):
         else:
             pieces = [pieces[0][1:]] + pieces[1:]
     return pieces + [","]
+
+
+def _check_sentencepiece_model(proto):
+    """Raises "not a SentencePiece model: PATH" for a file (or bytes) SentencePiece
+    cannot load, an empty one included; its own error names neither."""
+    if isinstance(proto, bytes):
+        data, name = proto, "the bytes passed as `proto`"
+    elif isinstance(proto, str) and os.path.isfile(proto):
+        with open(proto, "rb") as file:
+            data, name = file.read(), proto
+    else:  # A base64 string (keras-hub's saved form) or a missing file, which keras-hub reports.
+        return
+    try:
+        loads = bool(data) and sentencepiece.SentencePieceProcessor(model_proto=data).get_piece_size() > 0
+    except RuntimeError:
+        loads = False
+    if not loads:
+        raise ValueError(f"not a SentencePiece model: {name}")
 
 
 class AlbertSentencePieceOps:

@@ -26,6 +26,7 @@ import random
 
 import sentencepiece
 
+from keras_albert.text_files import text_lines
 from keras_albert.text_normalization import normalize_text
 
 CONTROL_SYMBOLS = ("[CLS]", "[SEP]", "[MASK]")
@@ -148,11 +149,10 @@ def train_sentencepiece(
 def _sentences(files, lower_case, keep_accents):
     """The normalized, non-empty lines of `files`."""
     for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                text = normalize_text(line, lower_case, keep_accents)
-                if text:
-                    yield text
+        for _, line in text_lines(path):
+            text = normalize_text(line, lower_case, keep_accents)
+            if text:
+                yield text
 
 
 def _sample(items, size, rng):

@@ -39,8 +39,12 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
+from keras_albert.albert_presets import check_weights_file
 from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
+from keras_albert.convert.files import read_json
+from keras_albert.durable_files import fsync_tree
+from keras_albert.training.step_checkpoint import WeightsCheckpoint
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -155,8 +159,77 @@ def run_program(main, argv):
     return main(list(argv))
 
 
+# The range of every numeric flag of the programs: `(lowest, highest)`, either
+# None for no bound; a bound in a 1-tuple is excluded (`(0,)`: above 0). Each
+# flag the running program defines is checked by `check_flag_ranges`; a flag
+# left at None ("not given") is not.
+FLAG_RANGES = {
+    "max_seq_length": (3, None),  # [CLS] x [SEP]
+    "max_train_examples": (1, None),
+    "max_eval_examples": (1, None),
+    "max_predict_examples": (1, None),
+    "train_batch_size": (1, None),
+    "eval_batch_size": (1, None),
+    "predict_batch_size": (1, None),
+    "learning_rate": ((0,), None),
+    "num_train_epochs": ((0,), None),
+    "warmup_proportion": (0, 1),
+    "weight_decay": (0, None),
+    "gradient_accumulation_steps": (1, None),
+    "num_gpus": (0, None),
+    "steps_per_execution": (1, None),
+    "cluster_timeout_seconds": ((0,), None),
+    # run_squad
+    "doc_stride": (1, None),
+    "max_query_length": (1, None),
+    "n_best_size": (1, None),
+    "max_answer_length": (1, None),
+    "start_n_top": (1, None),
+    "end_n_top": (1, None),
+    # run_ner
+    "window_stride": (1, None),
+    # run_pretraining, create_pretraining_data
+    "max_predictions_per_seq": (1, None),
+    "num_train_steps": (1, None),
+    "num_warmup_steps": (0, None),
+    "poly_power": ((0,), None),
+    "save_checkpoints_steps": (1, None),
+    "keep_checkpoint_max": (1, None),
+    "max_eval_steps": (1, None),
+    "peer_timeout_seconds": ((0,), None),
+    "shuffle_buffer_size": (1, None),
+    "log_steps": (1, None),
+    "masked_lm_prob": ((0,), 1),
+    "short_seq_prob": (0, 1),
+    "ngram": (1, None),
+    "dupe_factor": (1, None),
+    "num_shards": (1, None),
+}
+
+
+def check_flag_ranges(FLAGS):
+    """Raises a `ValueError` naming the first numeric flag outside its `FLAG_RANGES`."""
+    for name, (lowest, highest) in FLAG_RANGES.items():
+        if name not in FLAGS or FLAGS[name].value is None:
+            continue
+        value = FLAGS[name].value
+        low_excluded, high_excluded = isinstance(lowest, tuple), isinstance(highest, tuple)
+        low = lowest[0] if low_excluded else lowest
+        high = highest[0] if high_excluded else highest
+        too_low = low is not None and (value <= low if low_excluded else value < low)
+        too_high = high is not None and (value >= high if high_excluded else value > high)
+        # NaN compares false with everything: refused as out of any range.
+        if too_low or too_high or value != value:
+            if high is None:
+                expected = f"{'above' if low_excluded else 'at least'} {low}"
+            else:
+                expected = f"in {'(' if low_excluded else '['}{low}, {high}{')' if high_excluded else ']'}"
+            raise ValueError(f"--{name} must be {expected}. Got {value}.")
+
+
 def check_flags(FLAGS):
-    """Raises a `ValueError` for flag combinations no program can run."""
+    """Raises a `ValueError` for flag values no program can run."""
+    check_flag_ranges(FLAGS)
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
         raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
     if not FLAGS.output_dir:
@@ -165,10 +238,6 @@ def check_flags(FLAGS):
         raise ValueError("Pass either --preset or --albert_config_file, not both.")
     if not (FLAGS.preset or FLAGS.albert_config_file):
         raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
-    if FLAGS.cluster_timeout_seconds <= 0:
-        raise ValueError(f"--cluster_timeout_seconds must be positive. Got {FLAGS.cluster_timeout_seconds}.")
-    if FLAGS.max_seq_length < 3:
-        raise ValueError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]). Got {FLAGS.max_seq_length}.")
 
 
 # === Runtime ===
@@ -196,8 +265,7 @@ def configure_runtime(FLAGS):
 
 def _backbone_config_from_json(path):
     """AlbertBackbone kwargs from an original albert_config.json or a kwargs JSON."""
-    with open(path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = read_json(path)
     if "hidden_dim" in config:  # Already AlbertBackbone arguments.
         return config
     return backbone_config_from_albert_config(path)
@@ -219,6 +287,7 @@ def load_backbone_weights(backbone, checkpoint):
                 f"than the model being built: {e}"
             ) from None
     elif checkpoint.endswith(".weights.h5"):
+        check_weights_file(checkpoint)
         backbone.load_weights(checkpoint)
     elif os.path.isdir(checkpoint) or os.path.exists(checkpoint + ".index"):
         load_tf1_checkpoint(checkpoint, model=backbone)
@@ -242,12 +311,24 @@ def build_backbone(FLAGS):
         raise ValueError("Pass --preset or --albert_config_file.")
     if FLAGS.init_checkpoint:
         load_backbone_weights(backbone, FLAGS.init_checkpoint)
-    if FLAGS.max_seq_length > backbone.max_sequence_length:
-        raise ValueError(
-            f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's "
-            f"{backbone.max_sequence_length} positions."
-        )
+    check_max_seq_length(backbone, FLAGS.max_seq_length)
     return backbone
+
+
+def check_max_seq_length(backbone, max_seq_length, program_default=False):
+    """Raises, naming --max_seq_length, when the length used exceeds the model's positions.
+
+    `max_seq_length` is the value the program uses: with
+    `program_default=True`, its own default for the flag not given
+    (run_squad: 384).
+    """
+    if max_seq_length > backbone.max_sequence_length:
+        default = " (this program's default: the flag was not given)" if program_default else ""
+        raise ValueError(
+            f"--max_seq_length={max_seq_length}{default} exceeds the model's "
+            f"{backbone.max_sequence_length} positions; pass --max_seq_length="
+            f"{backbone.max_sequence_length} or less."
+        )
 
 
 def _is_task_preset(preset, task_cls):
@@ -273,6 +354,7 @@ def build_task_model(task_cls, FLAGS, **task_kwargs):
         }
         if not mismatched:
             model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
+            check_max_seq_length(model.backbone, FLAGS.max_seq_length)
             return model
         if not FLAGS.do_train:
             raise ValueError(
@@ -572,9 +654,7 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
         num_train_steps, steps_per_epoch, FLAGS.num_train_epochs,
     )
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"), save_weights_only=True
-    )
+    checkpoint = WeightsCheckpoint(os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"))
     callbacks = [checkpoint]
     last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch
     if last_epoch_steps < steps_per_epoch:  # A fractional --num_train_epochs.
@@ -624,6 +704,8 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
             model.preprocessor = None
     if metadata is not None:
         write_json(os.path.join(output_dir, TASK_METADATA_FILENAME), metadata)
+    # Durable: a machine crash after this returns leaves no empty preset file.
+    fsync_tree(output_dir)
     logging.info("Saved the trained model as a preset in %s", output_dir)
 
 

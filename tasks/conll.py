@@ -18,6 +18,7 @@ write_conll("predictions.txt", [(s.words, s.tags, s.tags) for s in sentences])
 import re
 from typing import NamedTuple
 
+from keras_albert.text_files import text_lines
 from keras_albert.token_labels import check_tag
 
 DOCUMENT_SEPARATOR = "-DOCSTART-"
@@ -76,39 +77,33 @@ def read_conll(path, scheme="IOB2", with_tags=True):
             sentences.append(Sentence(list(words), list(tags) if with_tags else None, list(line_numbers)))
         words.clear(), tags.clear(), line_numbers.clear()
 
-    with open(path, "rb") as file:
-        for line_number, raw_line in enumerate(file, start=1):
-            where = f"{path}:{line_number}"
+    for line_number, line in text_lines(path):
+        where = f"{path}:{line_number}"
+        if not line.strip(" \t"):
+            end_sentence()
+            continue
+        columns = _columns(line)
+        if columns[0] == DOCUMENT_SEPARATOR:
+            end_sentence()
+            continue
+        if num_columns is None:
+            num_columns, num_columns_line = len(columns), line_number
+        if len(columns) < min_columns or len(columns) != num_columns:
+            raise ValueError(
+                f"{where}: expected {max(num_columns, min_columns)} tab- or space-separated "
+                f"columns ({'token ... tag' if with_tags else 'token ...'}, as on line "
+                f"{num_columns_line}), got {len(columns)}: {line!r}"
+            )
+        if not columns[0]:
+            raise ValueError(f"{where}: expected a token in the first column, got {line!r}")
+        if with_tags:
             try:
-                line = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raise ValueError(f"{where}: expected UTF-8 text ({error})") from None
-            line = line.rstrip("\r\n")
-            if not line.strip(" \t"):
-                end_sentence()
-                continue
-            columns = _columns(line)
-            if columns[0] == DOCUMENT_SEPARATOR:
-                end_sentence()
-                continue
-            if num_columns is None:
-                num_columns, num_columns_line = len(columns), line_number
-            if len(columns) < min_columns or len(columns) != num_columns:
-                raise ValueError(
-                    f"{where}: expected {max(num_columns, min_columns)} tab- or space-separated "
-                    f"columns ({'token ... tag' if with_tags else 'token ...'}, as on line "
-                    f"{num_columns_line}), got {len(columns)}: {line!r}"
-                )
-            if not columns[0]:
-                raise ValueError(f"{where}: expected a token in the first column, got {line!r}")
-            if with_tags:
-                try:
-                    check_tag(columns[-1], scheme)
-                except ValueError as error:
-                    raise ValueError(f"{where}: {error}") from None
-                tags.append(columns[-1])
-            words.append(columns[0])
-            line_numbers.append(line_number)
+                check_tag(columns[-1], scheme)
+            except ValueError as error:
+                raise ValueError(f"{where}: {error}") from None
+            tags.append(columns[-1])
+        words.append(columns[0])
+        line_numbers.append(line_number)
     end_sentence()
     return sentences
 

@@ -51,6 +51,7 @@ def main(argv):
     for name in ("input_file", "output_dir", "spm_model_file"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required.")
+    common.check_flag_ranges(FLAGS)
     from keras_albert.albert_tokenizer import AlbertTokenizer
 
     tokenizer = AlbertTokenizer(FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)

@@ -8,15 +8,17 @@ examples have `label=None` and keep the `index` column GLUE submissions
 are keyed by.
 
 Fields are split on tabs only, never on quotes (MRPC and QQP sentences
-contain unbalanced `"`). A line with the wrong number of fields, a
-header without the task's columns, or a label outside the task's set
-raises a `ValueError` naming the file and line.
+contain unbalanced `"`). Invalid UTF-8, a line with the wrong number of
+fields, a header without the task's columns, or a label outside the
+task's set raises a `ValueError` naming the file and line.
 """
 
 import dataclasses
 import math
 import os
 from typing import Optional, Union
+
+from keras_albert.text_files import read_text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,8 +204,7 @@ def read_examples(task, path, labeled, max_examples=None):
     path = os.fspath(path)
     # utf-8-sig drops the byte-order mark MRPC's files start with; splitting
     # on "\n" alone keeps stray "\r" inside sentences from breaking lines.
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = f.read().split("\n")
+    lines = read_text(path, encoding="utf-8-sig").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()
     if task.headerless_columns and labeled:

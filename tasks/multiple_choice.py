@@ -19,10 +19,13 @@ Malformed input raises a `ValueError` naming the file and line.
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import string
 from typing import Optional
+
+from keras_albert.text_files import read_text, text_lines
 
 _SWAG_ENDINGS = tuple(f"ending{i}" for i in range(4))
 
@@ -101,45 +104,44 @@ def _parse_label(path, line_number, label, num_options):
 
 def _read_jsonl(path, labeled, max_examples):
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if max_examples is not None and len(examples) >= max_examples:
-                break
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{line_number}: not a JSON object: {e}") from None
-            if not isinstance(record, dict):
-                raise ValueError(
-                    f"{path}:{line_number}: expected a JSON object, found {type(record).__name__}."
-                )
-            missing = [key for key in ("question", "options") if key not in record]
-            if labeled and record.get("label") is None:
-                missing.append("label")
-            if missing:
-                raise ValueError(f"{path}:{line_number}: missing field(s) {missing}.")
-            options = record["options"]
-            if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-                raise ValueError(f"{path}:{line_number}: `options` must be a list of strings.")
-            _check_num_options(path, line_number, options, examples)
-            label = record.get("label")
-            examples.append(
-                ChoiceExample(
-                    guid=str(record.get("id", f"{os.path.basename(path)}:{line_number}")),
-                    context=str(record.get("context") or ""),
-                    question=str(record["question"]),
-                    options=tuple(options),
-                    label=None if label is None else _parse_label(path, line_number, label, len(options)),
-                )
+    for line_number, line in text_lines(path):
+        if max_examples is not None and len(examples) >= max_examples:
+            break
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{line_number}: not a JSON object: {e}") from None
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{path}:{line_number}: expected a JSON object, found {type(record).__name__}."
             )
+        missing = [key for key in ("question", "options") if key not in record]
+        if labeled and record.get("label") is None:
+            missing.append("label")
+        if missing:
+            raise ValueError(f"{path}:{line_number}: missing field(s) {missing}.")
+        options = record["options"]
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ValueError(f"{path}:{line_number}: `options` must be a list of strings.")
+        _check_num_options(path, line_number, options, examples)
+        label = record.get("label")
+        examples.append(
+            ChoiceExample(
+                guid=str(record.get("id", f"{os.path.basename(path)}:{line_number}")),
+                context=str(record.get("context") or ""),
+                question=str(record["question"]),
+                options=tuple(options),
+                label=None if label is None else _parse_label(path, line_number, label, len(options)),
+            )
+        )
     return examples
 
 
 def _read_swag_csv(path, labeled, max_examples):
     examples = []
-    with open(path, encoding="utf-8", newline="") as f:
+    with io.StringIO(read_text(path, encoding="utf-8-sig"), newline="") as f:
         reader = csv.reader(f)
         header = next(reader, [])
         required = ["sent1", "sent2", *_SWAG_ENDINGS] + (["label"] if labeled else [])

@@ -37,6 +37,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_albert.durable_files import replace_durably
+from keras_albert.text_files import text_lines
 from keras_albert.packing import pack_segments
 
 METADATA_FILE = "pretraining_data.json"
@@ -71,7 +73,8 @@ def read_documents(path, input_format="lines"):
         (1-based), "sentences": [str, ...]}`.
 
     Raises:
-        ValueError: for an unknown format, or a file without text.
+        ValueError: for an unknown format, a file without text, or
+            invalid UTF-8 (naming `path:line:column`).
     """
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"input_format={input_format!r}; expected one of {INPUT_FORMATS}.")
@@ -84,25 +87,24 @@ def read_documents(path, input_format="lines"):
             documents.append(current)
         current = {"line": line_number, "sentences": []}
 
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            text = line.strip()
-            if input_format == "wikitext":
-                if _WIKITEXT_TITLE.match(line.rstrip("\n")):
-                    start(line_number)
-                    continue
-                if not text or _WIKITEXT_HEADING.match(line.rstrip("\n")):
-                    continue
-                if current is None:
-                    start(line_number)
-                current["sentences"].extend(s for s in _SENTENCE_END.split(text) if s.strip())
-            else:
-                if not text:
-                    start(line_number + 1)
-                    continue
-                if current is None:
-                    start(line_number)
-                current["sentences"].append(text)
+    for line_number, line in text_lines(path):
+        text = line.strip()
+        if input_format == "wikitext":
+            if _WIKITEXT_TITLE.match(line):
+                start(line_number)
+                continue
+            if not text or _WIKITEXT_HEADING.match(line):
+                continue
+            if current is None:
+                start(line_number)
+            current["sentences"].extend(s for s in _SENTENCE_END.split(text) if s.strip())
+        else:
+            if not text:
+                start(line_number + 1)
+                continue
+            if current is None:
+                start(line_number)
+            current["sentences"].append(text)
     start(None)
     if not documents:
         raise ValueError(f"{path}: no text found (input_format={input_format!r}).")
@@ -411,7 +413,7 @@ def write_examples(examples, output_dir, num_shards, metadata, rng=None):
         writers[n % num_shards].write(_serialize(examples[index]))
     for writer, path in zip(writers, paths):
         writer.close()
-        os.replace(path + ".tmp", path)
+        replace_durably(path + ".tmp", path)
     metadata = dict(metadata, num_examples=len(examples), shards=[os.path.basename(p) for p in paths])
     metadata.pop("word_starts", None)
     _write_json_atomically(os.path.join(output_dir, METADATA_FILE), metadata)
@@ -435,7 +437,7 @@ def _write_json_atomically(path, value):
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(path + ".tmp", path)
+    replace_durably(path + ".tmp", path)
 
 
 def resolve_input_files(input_file):

@@ -75,6 +75,11 @@ def main(argv):
     common.check_flags(FLAGS)
     if not FLAGS.task_name or not FLAGS.data_dir:
         raise ValueError("--task_name and --data_dir are required.")
+    ignored = [f"--{name}" for name in ("train_file", "eval_file", "predict_file") if FLAGS[name].value]
+    if ignored:
+        raise ValueError(
+            f"run_classifier reads the GLUE files of --data_dir; it does not take {', '.join(ignored)}."
+        )
     task = glue.get_task(FLAGS.task_name)
     strategy = common.configure_runtime(FLAGS)
     tokenizer = common.load_tokenizer(FLAGS)

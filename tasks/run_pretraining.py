@@ -88,9 +88,6 @@ def task_index():
 def check_pretraining_flags():
     if not FLAGS.input_file:
         raise ValueError("--input_file is required.")
-    for name in ("num_train_steps", "save_checkpoints_steps", "train_batch_size", "peer_timeout_seconds"):
-        if getattr(FLAGS, name) <= 0:
-            raise ValueError(f"--{name} must be positive. Got {getattr(FLAGS, name)}.")
     if not 0 <= FLAGS.num_warmup_steps <= FLAGS.num_train_steps:
         raise ValueError(f"--num_warmup_steps={FLAGS.num_warmup_steps} must be in [0, --num_train_steps].")
 

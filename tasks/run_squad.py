@@ -99,10 +99,6 @@ def _check_squad_flags():
         raise ValueError("--do_train needs --train_file.")
     if (FLAGS.do_eval or FLAGS.do_predict) and not FLAGS.predict_file:
         raise ValueError("--do_eval and --do_predict need --predict_file.")
-    positive = ("doc_stride", "max_query_length", "n_best_size", "max_answer_length", "start_n_top", "end_n_top")
-    for name in positive:
-        if FLAGS[name].value < 1:
-            raise ValueError(f"--{name} must be a positive integer. Got {FLAGS[name].value}.")
 
 
 def _squad_head():
@@ -134,6 +130,7 @@ def _encode(tokenizer, examples, is_training):
         doc_stride=FLAGS.doc_stride,
         max_query_length=FLAGS.max_query_length,
         is_training=is_training,
+        path=FLAGS.train_file if is_training else FLAGS.predict_file,
         version_2_with_negative=FLAGS.version_2_with_negative,
     )
 
@@ -233,6 +230,9 @@ def main(argv):
     with strategy.scope():
         squad_head = _squad_head()
         model = common.build_task_model(SQUAD_HEADS[squad_head], FLAGS)
+    common.check_max_seq_length(
+        model.backbone, _max_seq_length(), program_default=not FLAGS["max_seq_length"].present
+    )
     common.check_vocabulary(tokenizer, model.backbone)
     for name in ("start_n_top", "end_n_top"):  # Beam sizes: not weights, set at will.
         if squad_head == "original" and FLAGS[name].present:

@@ -7,7 +7,7 @@ an article `{"title", "paragraphs": [{"context", "qas": [qa]}]}`, a question
 library so that every problem is reported with the file and the question id
 or field, and nothing is dropped without a count in the log:
 
-- invalid JSON: a `ValueError` with the file, line and column;
+- invalid JSON or UTF-8: a `ValueError` with the file, line and column;
 - a missing or mistyped field, an empty context or question, a repeated
   question id, `is_impossible` with answers: a `ValueError` naming the file,
   the question id (or article/paragraph) and the field;
@@ -15,7 +15,8 @@ or field, and nothing is dropped without a count in the log:
   or whose text covers no token: a training question with such a first
   answer is skipped, counted and logged with its id (the original
   `run_squad.py` does the same); evaluation compares texts only, as the
-  official scripts, so such answers still count there.
+  official scripts, so such answers still count there. A training file
+  in which no question is left raises a `ValueError` naming it.
 
 Example:
 ```python
@@ -31,6 +32,7 @@ import numpy as np
 from absl import logging
 
 from keras_albert.question_answering import encode_question_and_context, tokenize_with_offsets
+from keras_albert.text_files import read_text
 
 
 class SquadExample(NamedTuple):
@@ -64,13 +66,12 @@ def read_squad_examples(path, max_examples=None):
     Raises:
         ValueError: invalid JSON or a malformed record (see module docstring).
     """
-    with open(path, encoding="utf-8") as f:
-        try:
-            document = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
-            ) from None
+    try:
+        document = json.loads(read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
     articles = _field(document, "data", list, path, "the top level")
     examples, seen_ids = [], set()
     for article_index, article in enumerate(articles):
@@ -143,6 +144,7 @@ def encode_examples(
     max_query_length=64,
     is_training=False,
     version_2_with_negative=False,
+    path="<examples>",
 ):
     """Windows of every question, as features for `tasks.common` datasets.
 
@@ -160,6 +162,7 @@ def encode_examples(
             skip (count, log) questions whose answer cannot be located.
         version_2_with_negative: bool. Whether unanswerable questions are
             allowed in training.
+        path: the examples' file, named in errors.
 
     Returns:
         A dict: `token_ids`, `segment_ids`, `padding_mask` (lists of int32
@@ -172,7 +175,7 @@ def encode_examples(
 
     Raises:
         ValueError: in training, an unanswerable question without
-            `version_2_with_negative`.
+            `version_2_with_negative`, or no question with a usable answer.
     """
     features = {
         name: []
@@ -226,6 +229,13 @@ def encode_examples(
     stats["num_windows"] = len(features["windows"])
     features["stats"] = stats
     _log_stats(stats, skipped_ids, max_query_length)
+    if is_training and examples and not stats["num_windows"]:
+        raise ValueError(
+            f"{path}: none of the {len(examples)} training questions has a usable answer: "
+            f"{stats['num_skipped_answer_mismatch']} first answers are blank or not at their "
+            f"'answer_start' in the context, {stats['num_skipped_answer_not_tokenized']} cover "
+            f"no token (e.g. ids {skipped_ids[:5]})."
+        )
     return features
 
 
@@ -240,7 +250,8 @@ def _training_answer(example, version_2_with_negative):
         return (0, 0)
     text, answer_start = example.answers[0]
     answer_end = answer_start + len(text)
-    if not text.strip() or example.context[answer_start:answer_end] != text:
+    # A negative start would index from the context's end and may match.
+    if answer_start < 0 or not text.strip() or example.context[answer_start:answer_end] != text:
         return None
     return (answer_start, answer_end)
 

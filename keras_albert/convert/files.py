@@ -6,13 +6,16 @@ import os
 import shutil
 import uuid
 
+from keras_albert.durable_files import replace_durably
+
 
 def read_json(path):
     """The parsed JSON file, or a `ValueError` naming it."""
     try:
         with open(path, encoding="utf-8") as file:
             return json.load(file)
-    except (OSError, json.JSONDecodeError) as error:
+    # ValueError: invalid JSON, or bytes that are not UTF-8.
+    except (OSError, ValueError) as error:
         raise ValueError(f"Could not read JSON file {path}: {error}") from error
 
 
@@ -43,10 +46,12 @@ def staging_directory(output_dir, overwrite=False):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # Durably: an operating-system crash must not leave `output_dir` naming
+    # files whose data never reached the disk.
     if os.path.isdir(output_dir):
         retired = f"{staging}.old"
         os.rename(output_dir, retired)
-        os.rename(staging, output_dir)
+        replace_durably(staging, output_dir)
         shutil.rmtree(retired, ignore_errors=True)
     else:
-        os.rename(staging, output_dir)
+        replace_durably(staging, output_dir)

@@ -1,4 +1,5 @@
-"""Step-numbered, atomically written training checkpoints for resuming."""
+"""Training checkpoints written atomically and durably: step-numbered ones for
+resuming (`StepCheckpoint`), and one file rewritten every epoch (`WeightsCheckpoint`)."""
 
 import glob
 import os
@@ -7,7 +8,44 @@ import re
 import keras
 from absl import logging
 
+from keras_albert.albert_presets import check_weights_file
+from keras_albert.durable_files import replace_durably
+
 _CHECKPOINT_NAME = re.compile(r"^ckpt-(\d+)\.weights\.h5$")
+_WEIGHTS_SUFFIX = ".weights.h5"
+
+
+def save_weights_durably(model, path):
+    """`model.save_weights(path)` through a temporary file that is flushed, then
+    renamed: a kill or a machine crash leaves the previous file at `path`
+    (or none), never a partial or empty one.
+
+    The temporary file is `.<name>.tmp-<pid>.weights.h5` beside `path` (Keras
+    wants the suffix; the dot hides it from globs for `*.weights.h5`).
+    """
+    if not path.endswith(_WEIGHTS_SUFFIX):
+        raise ValueError(f"A weights file name must end in {_WEIGHTS_SUFFIX}: {path}")
+    directory, name = os.path.split(path)
+    os.makedirs(directory or ".", exist_ok=True)
+    temporary = os.path.join(directory, f".{name[: -len(_WEIGHTS_SUFFIX)]}.tmp-{os.getpid()}{_WEIGHTS_SUFFIX}")
+    model.save_weights(temporary, overwrite=True)
+    replace_durably(temporary, path)
+
+
+class WeightsCheckpoint(keras.callbacks.Callback):
+    """Saves the model's weights (and optimizer state) to `path` after every epoch.
+
+    As `keras.callbacks.ModelCheckpoint(path, save_weights_only=True)`, but
+    written with `save_weights_durably`: Keras' callback overwrites the file
+    in place, so a run killed while saving leaves it corrupt.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_weights_durably(self.model, self.path)
 
 
 class StepCheckpoint(keras.callbacks.Callback):
@@ -21,8 +59,8 @@ class StepCheckpoint(keras.callbacks.Callback):
     chief/worker logic, so workers sharing a directory collide. Here:
 
     - each file holds model *and* optimizer variables and is written
-      under a temporary name, then renamed: a kill leaves the previous
-      checkpoint intact;
+      under a temporary name, flushed to disk, then renamed: a kill or a
+      machine crash leaves the previous checkpoint intact;
     - the completed step is the file name, so the state and the data
       position cannot disagree; `restore()` returns it and the caller
       skips that much data;
@@ -89,6 +127,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             raise ValueError(f"No checkpoint for step {step} in {self.directory} (have {steps}).")
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
+        check_weights_file(self.path(step))
         model.load_weights(self.path(step))
         logging.info("Restored %s (step %d).", self.path(step), step)
         return step
@@ -105,12 +144,9 @@ class StepCheckpoint(keras.callbacks.Callback):
         self._initial_epoch = None
 
     def save(self, step):
-        os.makedirs(self.directory, exist_ok=True)
-        # Keras wants the `.weights.h5` suffix; the dot prefix keeps it
-        # out of `saved_steps()` until the rename.
-        temporary = os.path.join(self.directory, f".ckpt-{step:09d}.tmp-{os.getpid()}.weights.h5")
-        self.model.save_weights(temporary, overwrite=True)
-        os.replace(temporary, self.path(step))
+        # Its temporary file (`.ckpt-<step>.tmp-<pid>.weights.h5`) stays out
+        # of `saved_steps()` until the rename.
+        save_weights_durably(self.model, self.path(step))
         for old in self.saved_steps()[: -self.max_to_keep]:
             os.remove(self.path(old))
 

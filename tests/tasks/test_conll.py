@@ -62,7 +62,7 @@ def test_malformed_lines_stop_with_file_line_and_what_was_expected(tmp_path, tex
 def test_bioes_files_read_with_their_scheme_and_invalid_utf8_names_the_line(tmp_path):
     path = write(tmp_path, "a\tS-PER\nb\tB-LOC\nc\tE-LOC\n")
     assert read_conll(path, scheme="BIOES")[0].tags == ["S-PER", "B-LOC", "E-LOC"]
-    with pytest.raises(ValueError, match="data.conll:2: expected UTF-8"):
+    with pytest.raises(ValueError, match="data.conll:2:1: not valid UTF-8"):
         read_conll(write(tmp_path, b"a\tO\n\xff\tO\n", mode="wb"))
 
 
