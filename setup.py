@@ -45,6 +45,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["keras_albert*", "tasks*", "export*"]),
+    py_modules=["keras_albert_logging"],
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={
