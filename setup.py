@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "scipy==1.17.1",
     # TensorFlow 2.21 no longer pulls it in; the training programs write logs.
     "tensorboard==2.21.0",
+    # Training curves (PNG) next to eval_results.json.
+    "matplotlib==3.11.2",
 ]
 
 EXTRAS_REQUIRE = {

@@ -168,7 +168,9 @@ def train(model, strategy, files, metadata, is_chief):
         checkpoint.restore(model, step)
     if step:
         logging.info("Resuming at step %d of %d.", step, total)
-    callbacks = [checkpoint]
+    # Checks the loss of this run's steps (a resumed run: those after the restart).
+    guard = common.not_learning_guard(FLAGS, total - step)
+    callbacks = [checkpoint, guard]
     if is_chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps))
     history = {}
@@ -197,6 +199,8 @@ def train(model, strategy, files, metadata, is_chief):
         for name, values in fit.history.items():
             history.setdefault(name, []).extend(float(v) for v in values)
         step = phase_start + (end_epoch - first_epoch) * steps_per_epoch
+    if is_chief and guard.steps:
+        common.write_step_history(FLAGS.output_dir, guard)
     return history
 
 
