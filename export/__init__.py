@@ -11,7 +11,7 @@ See README.md ("Deployment") for the commands. Modules:
 - `predict`: `python -m export.predict` on a SavedModel or `.tflite`.
 """
 
-import keras_albert_logging
+import keras_albert_cli
 
-# Before any program module imports TensorFlow (see keras_albert_logging).
-keras_albert_logging.quiet_third_party_logs()
+# Before any program module imports TensorFlow (see keras_albert_cli).
+keras_albert_cli.quiet_third_party_logs()

@@ -32,11 +32,11 @@ QA; outputs padded per batch come with counts (`num_words`,
 import keras
 import tensorflow as tf
 
-from export.graph_answer_spans import AnswerSpanDecoder
-from export.graph_entity_spans import EntitySpanDecoder
-from export.graph_piece_offsets import WordPieceOffsets
-from export.graph_text import repair_utf8, split_words
-from export.graph_windows import SlidingWindows
+from .graph_answer_spans import AnswerSpanDecoder
+from .graph_entity_spans import EntitySpanDecoder
+from .graph_piece_offsets import WordPieceOffsets
+from .graph_text import repair_utf8, split_words
+from .graph_windows import SlidingWindows
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.albert_question_answerer import AlbertQuestionAnswerer

@@ -5,7 +5,7 @@ Each program is an absl app run as a module, e.g.
 and helpers they share live in `tasks.common`.
 """
 
-import keras_albert_logging
+import keras_albert_cli
 
-# Before any program module imports TensorFlow (see keras_albert_logging).
-keras_albert_logging.quiet_third_party_logs()
+# Before any program module imports TensorFlow (see keras_albert_cli).
+keras_albert_cli.quiet_third_party_logs()

@@ -42,7 +42,7 @@ from keras_albert import training
 from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.training.training_monitor import NotLearningGuard
-from tasks import recipes, training_curves
+from . import recipes, training_curves
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 

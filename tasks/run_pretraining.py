@@ -33,11 +33,12 @@ import shutil
 import tempfile
 
 import keras
-from absl import app, flags, logging
+from absl import flags, logging
 
+import keras_albert_cli
 import keras_albert
 from keras_albert import training
-from tasks import common, pretraining_data
+from . import common, pretraining_data
 
 common.define_common_flags()
 flags.DEFINE_string("input_file", None, "Training TFRecords: a directory from create_pretraining_data, or comma-separated paths/globs.",
@@ -260,5 +261,10 @@ def main(argv):
             common.write_eval_results(FLAGS.output_dir, {k: float(v) for k, v in results.items()})
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()
