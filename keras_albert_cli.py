@@ -31,8 +31,8 @@ included.
 ## Console scripts
 
 `COMMANDS` maps each installed command to its program module; setup.py
-points every command at `main` here, which runs the module named by the
-command (installed as `keras_albert_tasks` / `keras_albert_export`, the
+points every command at `main` here, which silences TensorFlow's start-up
+logs, then runs the module named by the command (installed as `keras_albert_tasks` / `keras_albert_export`, the
 repository's `tasks/` and `export/`).
 
 This module is top-level and imports nothing of the project: importing
@@ -206,6 +206,8 @@ COMMANDS = {
     "albert-export-saved-model": "export.saved_model",
     "albert-export-tflite": "export.tflite",
     "albert-predict": "export.predict",
+    "albert-convert": "keras_albert.convert.__main__",
+    "albert-train-sentencepiece": "keras_albert.sentencepiece_trainer",
 }
 # What the wings are installed as: `tasks` and `export` are too generic for site-packages.
 INSTALLED_PACKAGES = {"tasks": "keras_albert_tasks", "export": "keras_albert_export"}
@@ -227,5 +229,9 @@ def main():
     command = os.path.basename(sys.argv[0])
     if command not in COMMANDS:
         raise SystemExit(f"{command}: not a keras-albert command; known: {', '.join(COMMANDS)}")
+    quiet_third_party_logs()
     module = importlib.import_module(installed_module_name(COMMANDS[command]))
-    module.run_command()
+    if hasattr(module, "run_command"):  # The absl programs.
+        module.run_command()
+    else:  # The argparse ones in keras_albert: `main(argv=None)` returns the exit status.
+        sys.exit(module.main())

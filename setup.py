@@ -63,11 +63,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={
-        "console_scripts": [
-            "albert-train-sentencepiece=keras_albert.sentencepiece_trainer:main",
-            "albert-convert=keras_albert.convert.__main__:main",
-        ]
         # keras_albert_cli.main runs the program its command name maps to.
-        + [f"{command}=keras_albert_cli:main" for command in COMMANDS]
+        "console_scripts": [f"{command}=keras_albert_cli:main" for command in COMMANDS]
     },
 )

@@ -125,11 +125,12 @@ def test_example_command_keeps_continuation_lines():
     assert keras_albert_cli.example_command(doc, "tasks.x") == "    python -m tasks.x --a=1 \\\n      --b=2"
 
 
-def test_every_command_names_a_program_with_a_run_command():
+def test_every_command_names_a_program_with_an_entry_point():
     for command, module_name in keras_albert_cli.COMMANDS.items():
         assert command.startswith("albert-")
         path = os.path.join(REPO, *module_name.split(".")) + ".py"
         with open(path, encoding="utf-8") as f:
-            assert "\ndef run_command():" in f.read(), module_name
+            source = f.read()
+        assert "\ndef run_command():" in source or "\ndef main(argv=None):" in source, module_name
     assert keras_albert_cli.installed_module_name("tasks.run_ner") == "keras_albert_tasks.run_ner"
     assert keras_albert_cli.installed_module_name("export.tflite") == "keras_albert_export.tflite"
