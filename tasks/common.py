@@ -570,8 +570,8 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
 
     `dataset` is a `training_dataset`; --train_step, else --num_train_epochs
     (a fraction trains the first part of a last epoch), sets the length.
-    Weights are written to
-    `<output_dir>/checkpoint.weights.h5` after every epoch.
+    Weights are written to `<output_dir>/checkpoint.weights.h5` after every
+    epoch; the step history and training curves after training.
 
     Returns the Keras `History`.
     """
