@@ -35,6 +35,7 @@ WIKITEXT = os.path.join(DATA, "wikitext2_test_sample.txt")
 SHAKESPEARE = os.path.join(DATA, "tinyshakespeare_sample.txt")
 # Label ids of the classifier; the GLUE single-sentence TSV format takes "0"/"1".
 LABEL_NAMES = {"0": "Wikipedia", "1": "Shakespeare"}
+NOT_LEARNING_MESSAGE = "Training does not look like it is learning"
 TRAIN_FRACTION = 0.8
 MIN_WORDS = 5
 # A tiny ALBERT in the original albert_config.json format: factorized
@@ -176,6 +177,11 @@ def run(step, log_dir, *args):
             print("".join(log.readlines()[-25:]), flush=True)
         sys.exit(1)
     print(f"{time.time() - started:.0f} s (log: {_shown(log_path)})", flush=True)
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            if NOT_LEARNING_MESSAGE in line:  # The programs' guard (keras_albert.training.training_monitor).
+                details = line.split(NOT_LEARNING_MESSAGE, 1)[1].split(". Likely causes")[0]
+                print(f"  WARNING: the model does not look like it is learning{details} (causes in the log)", flush=True)
 
 
 def main():
