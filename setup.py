@@ -1,5 +1,7 @@
 """keras-albert: ALBERT (Lan et al. 2019) for Keras 3 and TensorFlow."""
 
+import re
+
 from setuptools import find_packages, setup
 
 # Pinned to the versions the project is tested with. `tensorflow`, not
@@ -20,7 +22,16 @@ INSTALL_REQUIRES = [
     "scipy==1.17.1",
     # TensorFlow 2.21 no longer pulls it in; the training programs write logs.
     "tensorboard==2.21.0",
+    # Training curves (PNG) next to eval_results.json.
+    "matplotlib==3.11.2",
 ]
+
+WING_PACKAGES = {"keras_albert_tasks": "tasks", "keras_albert_export": "export"}
+# The console scripts of the programs: the names in keras_albert_cli.COMMANDS
+# (read without importing it, which would need the dependencies installed).
+COMMANDS = re.findall(
+    r'^    "(albert-[a-z-]+)": "', open("keras_albert_cli.py", encoding="utf-8").read(), re.M
+)
 
 EXTRAS_REQUIRE = {
     # HuggingFace + PyTorch are test-only references for numerical parity
@@ -44,13 +55,15 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["keras_albert*", "tasks*", "export*"]),
+    # The repository's `tasks/` and `export/` wings install under names of
+    # their own: top-level `tasks` and `export` would clash in site-packages.
+    packages=find_packages(include=["keras_albert", "keras_albert.*"]) + list(WING_PACKAGES),
+    package_dir=WING_PACKAGES,
+    py_modules=["keras_albert_cli"],
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={
-        "console_scripts": [
-            "albert-train-sentencepiece=keras_albert.sentencepiece_trainer:main",
-            "albert-convert=keras_albert.convert.__main__:main",
-        ]
+        # keras_albert_cli.main runs the program its command name maps to.
+        "console_scripts": [f"{command}=keras_albert_cli:main" for command in COMMANDS]
     },
 )

@@ -10,3 +10,8 @@ See README.md ("Deployment") for the commands. Modules:
 - `verify`: accuracy, error, size and latency of exported models.
 - `predict`: `python -m export.predict` on a SavedModel or `.tflite`.
 """
+
+import keras_albert_cli
+
+# Before any program module imports TensorFlow (see keras_albert_cli).
+keras_albert_cli.quiet_third_party_logs()

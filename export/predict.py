@@ -27,9 +27,10 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
-from export import serving_signatures
+import keras_albert_cli
+from . import serving_signatures
 
 # Two-input signatures, in the order their fields appear on a line.
 _INPUT_ORDERS = (("question", "context"), ("text", "text_pair"), ("text",))
@@ -122,7 +123,7 @@ class TfliteStringPredictor:
     """`serving_default` of a string-input `.tflite`."""
 
     def __init__(self, interpreter):
-        from export.verify import run_tflite
+        from .verify import run_tflite
 
         self.run = lambda inputs: run_tflite(interpreter, inputs, serving_signatures.DEFAULT_SIGNATURE)
         names = interpreter.get_signature_list()[serving_signatures.DEFAULT_SIGNATURE]["inputs"]
@@ -141,7 +142,7 @@ class TfliteTokenIdsPredictor:
     """A token-id `.tflite` with host-side tokenization and post-processing."""
 
     def __init__(self, interpreter, FLAGS):
-        from export.verify import run_tflite
+        from .verify import run_tflite
         from keras_albert.albert_preprocessor import AlbertPreprocessor
         from keras_albert.albert_tokenizer import AlbertTokenizer
 
@@ -150,7 +151,7 @@ class TfliteTokenIdsPredictor:
         self.label_names = None
         task_class = None
         if FLAGS.preset:
-            from export.saved_model import read_label_names
+            from .saved_model import read_label_names
 
             self.tokenizer = AlbertTokenizer.from_preset(FLAGS.preset)
             self.label_names = read_label_names(FLAGS.preset)
@@ -254,7 +255,7 @@ def make_predictor(FLAGS):
         return SavedModelPredictor(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"--model={path} is neither a SavedModel directory nor a .tflite file.")
-    from export.verify import load_interpreter
+    from .verify import load_interpreter
 
     interpreter = load_interpreter(path)
     if serving_signatures.DEFAULT_SIGNATURE in interpreter.get_signature_list():
@@ -288,6 +289,11 @@ def main(argv):
     predict(flags.FLAGS)
 
 
-if __name__ == "__main__":
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
     define_flags()
-    app.run(main)
+    keras_albert_cli.run(main)
+
+
+if __name__ == "__main__":
+    run_command()

@@ -38,13 +38,15 @@ import tempfile
 
 import keras
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
+import keras_albert_cli
 import keras_albert
-from export import serving_signatures, warmup
 from keras_albert import token_labels
 from keras_albert.albert_task import read_task_metadata
 from keras_albert.albert_tokenizer import AlbertTokenizer
+
+from . import serving_signatures, warmup
 
 SPM_ASSET_NAME = "spiece.model"
 CONFIG_ASSET_NAME = "serving_config.json"
@@ -266,6 +268,11 @@ def main(argv):
     print(path)
 
 
-if __name__ == "__main__":
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
     define_flags()
-    app.run(main)
+    keras_albert_cli.run(main)
+
+
+if __name__ == "__main__":
+    run_command()

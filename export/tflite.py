@@ -46,10 +46,11 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from export import serving_signatures
-from export.tflite_tokenizer import TfliteAlbertTokenizer
+import keras_albert_cli
+from . import serving_signatures
+from .tflite_tokenizer import TfliteAlbertTokenizer
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
 TOKEN_IDS_SIGNATURE = serving_signatures.TOKEN_IDS_SIGNATURE
@@ -236,8 +237,8 @@ def read_sentences(path, max_sentences=None):
 
 def main(argv):
     del argv
-    from export import verify
-    from export.saved_model import load_task_preset
+    from . import verify
+    from .saved_model import load_task_preset
 
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.output_dir:
@@ -289,6 +290,11 @@ def main(argv):
         ) + (" --string_input" if FLAGS.string_input else ""))
 
 
-if __name__ == "__main__":
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
     define_flags()
-    app.run(main)
+    keras_albert_cli.run(main)
+
+
+if __name__ == "__main__":
+    run_command()

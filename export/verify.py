@@ -153,7 +153,7 @@ def verify_classifier(
     Returns:
         list of dicts, one per format (see the module docstring).
     """
-    from export.saved_model import export_saved_model
+    from .saved_model import export_saved_model
 
     sentences, labels = read_sst2_dev(data_dir, max_examples)
     features = AlbertPreprocessor(tokenizer, sequence_length=sequence_length)(tf.constant(sentences))

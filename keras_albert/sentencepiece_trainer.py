@@ -182,6 +182,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m keras_albert.sentencepiece_trainer",
         description="Train a SentencePiece model with ALBERT's recipe.",
+        epilog="Example:\n    python -m keras_albert.sentencepiece_trainer --input corpus_a.txt,corpus_b.txt "
+        "--vocab_size 8000 --model_prefix out/spiece --seed 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--input", required=True, help="Comma-separated text files.")
     parser.add_argument("--vocab_size", type=int, required=True)

@@ -4,3 +4,8 @@ Each program is an absl app run as a module, e.g.
 `python -m tasks.run_classifier --task_name sst-2 --data_dir ...`; the flags
 and helpers they share live in `tasks.common`.
 """
+
+import keras_albert_cli
+
+# Before any program module imports TensorFlow (see keras_albert_cli).
+keras_albert_cli.quiet_third_party_logs()

@@ -45,6 +45,8 @@ from keras_albert.convert import backbone_config_from_albert_config, load_tf1_ch
 from keras_albert.convert.files import read_json
 from keras_albert.durable_files import fsync_tree
 from keras_albert.training.step_checkpoint import WeightsCheckpoint
+from keras_albert.training.training_monitor import NotLearningGuard
+from . import recipes, training_curves
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -61,6 +63,12 @@ def define_common_flags():
     """
     if "albert_config_file" in flags.FLAGS:
         return
+    flags.DEFINE_string(
+        "recipe",
+        None,
+        "The original repository's fine-tuning settings, <preset>/<task>, e.g. albert_base_v2/sst-2 "
+        f"(tasks: {', '.join(recipes.TASK_RECIPES)}); flags given explicitly override it.",
+    )
     # Model and vocabulary.
     flags.DEFINE_string(
         "preset",
@@ -116,7 +124,9 @@ def define_common_flags():
     flags.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
     flags.DEFINE_float("learning_rate", 5e-5, "Peak learning rate.")
     flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs (a fraction trains part of the last).")
+    flags.DEFINE_integer("train_step", None, "Training batches; replaces --num_train_epochs when set (run_glue.sh's flag).")
     flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.")
+    flags.DEFINE_integer("warmup_step", None, "Warmup batches; replaces --warmup_proportion when set (run_glue.sh's flag).")
     flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not applied to LayerNorm and biases).")
     flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "Optimizer.")
     flags.DEFINE_integer(
@@ -146,6 +156,13 @@ def define_common_flags():
     )
     flags.DEFINE_bool("jit_compile", False, "Compile train/predict steps with XLA.")
     flags.DEFINE_integer("steps_per_execution", 1, "Batches per compiled call (fewer host round trips).")
+    # Monitoring.
+    flags.DEFINE_float(
+        "not_learning_check_fraction",
+        0.3,
+        "After this fraction of the training steps, warn once if the loss has not fallen or every "
+        "prediction is one class (0 turns the check off).",
+    )
 
 
 def run_program(main, argv):
@@ -228,7 +245,8 @@ def check_flag_ranges(FLAGS):
 
 
 def check_flags(FLAGS):
-    """Raises a `ValueError` for flag values no program can run."""
+    """Applies --recipe, then raises a `ValueError` for flag values no program can run."""
+    recipes.apply_recipe(FLAGS)
     check_flag_ranges(FLAGS)
     if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
         raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
@@ -398,11 +416,15 @@ def create_optimizer_from_flags(FLAGS, num_train_steps):
             `num_train_steps // N` weight updates.
     """
     num_updates = max(1, num_train_steps // FLAGS.gradient_accumulation_steps)
+    if FLAGS.warmup_step is not None:
+        num_warmup_updates = min(num_updates, FLAGS.warmup_step // FLAGS.gradient_accumulation_steps)
+    else:
+        num_warmup_updates = int(num_updates * FLAGS.warmup_proportion)
     return training.create_optimizer(
         name=FLAGS.optimizer,
         learning_rate=FLAGS.learning_rate,
         num_train_steps=num_updates,
-        num_warmup_steps=int(num_updates * FLAGS.warmup_proportion),
+        num_warmup_steps=num_warmup_updates,
         weight_decay_rate=FLAGS.weight_decay,
         gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
     )
@@ -639,23 +661,25 @@ def compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs):
 def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwargs):
     """Compiles with the flags' optimizer and runs `model.fit` with a progress bar.
 
-    `dataset` is a `training_dataset`; a fractional --num_train_epochs
-    trains the first part of a last epoch. Weights are written to
-    `<output_dir>/checkpoint.weights.h5` after every epoch.
+    `dataset` is a `training_dataset`; --train_step, else --num_train_epochs
+    (a fraction trains the first part of a last epoch), sets the length.
+    Weights are written to `<output_dir>/checkpoint.weights.h5` after every
+    epoch; the step history and training curves after training.
 
     Returns the Keras `History`.
     """
-    num_train_steps = max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
+    num_train_steps = FLAGS.train_step or max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
     epochs = int(math.ceil(num_train_steps / steps_per_epoch))
     with strategy.scope():
         compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs)
     logging.info(
-        "Training %d steps (%d per epoch, %s epochs).",
-        num_train_steps, steps_per_epoch, FLAGS.num_train_epochs,
+        "Training %d steps (%d per epoch, %.3g epochs).",
+        num_train_steps, steps_per_epoch, num_train_steps / steps_per_epoch,
     )
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     checkpoint = WeightsCheckpoint(os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"))
-    callbacks = [checkpoint]
+    guard = not_learning_guard(FLAGS, num_train_steps, sample=next(iter(dataset.take(1))))
+    callbacks = [checkpoint, guard]
     last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch
     if last_epoch_steps < steps_per_epoch:  # A fractional --num_train_epochs.
         epoch_now = []
@@ -670,9 +694,28 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
                 on_train_batch_end=stop_after_last_step,
             )
         )
-    return model.fit(
+    history = model.fit(
         dataset.repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False
     )
+    write_step_history(FLAGS.output_dir, guard)
+    return history
+
+
+def not_learning_guard(FLAGS, num_train_steps, sample=None):
+    """The `NotLearningGuard` (which also records the step history) for a run of `num_train_steps`.
+
+    With --not_learning_check_fraction=0 it checks nothing (it still records).
+    """
+    fraction = FLAGS.not_learning_check_fraction
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"--not_learning_check_fraction must be in [0, 1]. Got {fraction}.")
+    return NotLearningGuard(num_train_steps, check_fraction=fraction or 1, sample=sample, enabled=fraction > 0)
+
+
+def write_step_history(output_dir, batch_history):
+    """Writes `step_history.json` and draws `training_curves.png` in `output_dir`."""
+    write_json(os.path.join(output_dir, training_curves.STEP_HISTORY_FILENAME), batch_history.history())
+    training_curves.write_training_curves(output_dir)
 
 
 def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata=None):
@@ -729,4 +772,5 @@ def write_eval_results(output_dir, results):
     write_json(path, results)
     for name, value in sorted(results.items()):
         logging.info("eval %s = %s", name, value)
+    training_curves.write_training_curves(output_dir)  # Adds the evaluation to the curves.
     return path

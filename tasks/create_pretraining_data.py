@@ -16,9 +16,10 @@ shards plus `pretraining_data.json`, read by `tasks.run_pretraining
 import os
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
-from tasks import common, pretraining_data
+import keras_albert_cli
+from . import common, pretraining_data
 
 # --output_dir, --spm_model_file, --do_lower_case and --max_seq_length mean
 # the same here as in every task program: share their definitions.
@@ -90,6 +91,11 @@ def _command_line(argv):
     main(argv)
 
 
-if __name__ == "__main__":
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
     flags.mark_flags_as_required(["input_file", "output_dir", "spm_model_file"])
-    app.run(_command_line)
+    keras_albert_cli.run(_command_line)
+
+
+if __name__ == "__main__":
+    run_command()

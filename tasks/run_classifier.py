@@ -27,10 +27,11 @@ Example (a tiny model from scratch; --max_train_examples caps the data):
 import os
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
+import keras_albert_cli
 import keras_albert
-from tasks import common, glue, metrics
+from . import common, glue, metrics
 
 common.define_common_flags()
 flags.DEFINE_string("task_name", None, f"GLUE task, one of: {', '.join(glue.TASKS)}.")
@@ -135,5 +136,10 @@ def main(argv):
             write_submission(os.path.join(FLAGS.output_dir, submission_name), task, examples, outputs)
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()

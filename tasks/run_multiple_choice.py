@@ -31,10 +31,11 @@ import os
 
 import numpy as np
 import scipy.special
-from absl import app, flags, logging
+from absl import flags, logging
 
+import keras_albert_cli
 import keras_albert
-from tasks import common, metrics, multiple_choice
+from . import common, metrics, multiple_choice
 
 common.define_common_flags()
 FLAGS = flags.FLAGS
@@ -128,5 +129,10 @@ def main(argv):
         write_predictions(os.path.join(FLAGS.output_dir, "predictions.jsonl"), examples, logits)
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()

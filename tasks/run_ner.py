@@ -43,13 +43,14 @@ capitals are most of what such a model can learn about names; ~5 minutes on
 import os
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 
+import keras_albert_cli
 import keras_albert
 from keras_albert import token_labels
-from tasks import common, conll
+from . import common, conll
 
 common.define_common_flags()
 # --train_file (its tags make the label set), --eval_file and --predict_file
@@ -274,5 +275,10 @@ def main(argv):
         )
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()

@@ -39,11 +39,12 @@ import shutil
 import tempfile
 
 import keras
-from absl import app, flags, logging
+from absl import flags, logging
 
+import keras_albert_cli
 import keras_albert
 from keras_albert import training
-from tasks import common, pretraining_data
+from . import common, pretraining_data
 
 common.define_common_flags()
 flags.DEFINE_string("input_file", None, "Training TFRecords: a directory from create_pretraining_data, or comma-separated paths/globs.",
@@ -176,7 +177,9 @@ def train(model, strategy, files, metadata, is_chief):
         checkpoint.restore(model, step)
     if step:
         logging.info("Resuming at step %d of %d.", step, total)
-    callbacks = [checkpoint]
+    # Checks the loss of this run's steps (a resumed run: those after the restart).
+    guard = common.not_learning_guard(FLAGS, total - step)
+    callbacks = [checkpoint, guard]
     if is_chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps))
     history = {}
@@ -205,6 +208,8 @@ def train(model, strategy, files, metadata, is_chief):
         for name, values in fit.history.items():
             history.setdefault(name, []).extend(float(v) for v in values)
         step = phase_start + (end_epoch - first_epoch) * steps_per_epoch
+    if is_chief and guard.steps:
+        common.write_step_history(FLAGS.output_dir, guard)
     return history
 
 
@@ -273,5 +278,10 @@ def pretrain(strategy):
             common.write_eval_results(FLAGS.output_dir, {k: float(v) for k, v in results.items()})
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()

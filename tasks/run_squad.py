@@ -48,13 +48,14 @@ Example (a tiny model from scratch on the two SQuAD parts):
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+import keras_albert_cli
 import keras_albert
 from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
 from keras_albert.question_answering import decode_answer
 from keras_albert.squad_v2_answers import decode_beam_answer
-from tasks import common, squad, squad_metrics
+from . import common, squad, squad_metrics
 
 common.define_common_flags()
 # --train_file (SQuAD JSON to train on) and --predict_file (SQuAD JSON to
@@ -282,5 +283,10 @@ def main(argv):
             common.write_eval_results(FLAGS.output_dir, results)
 
 
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    keras_albert_cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run_command()

@@ -29,6 +29,8 @@ def build_parser():
         prog="python -m keras_albert.convert",
         description="Convert ALBERT checkpoints (original TF1, HuggingFace, "
         "keras-hub) to keras-albert presets, and presets back to any of them.",
+        epilog="Examples:\n" + "\n".join(line for line in __doc__.splitlines() if "python -m" in line),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     direction = parser.add_mutually_exclusive_group(required=True)
     direction.add_argument(

@@ -200,13 +200,16 @@ def test_check_vocabulary_rejects_a_tokenizer_larger_than_the_embedding(tmp_path
 
 def test_optimizer_from_flags_counts_updates_under_gradient_accumulation():
     values = types.SimpleNamespace(
-        optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, weight_decay=0.01,
+        optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, warmup_step=None, weight_decay=0.01,
         gradient_accumulation_steps=2,
     )
     optimizer = common.create_optimizer_from_flags(values, num_train_steps=100)
     assert isinstance(optimizer, training.Lamb)
     schedule = optimizer._learning_rate
     assert (schedule.decay_steps, schedule.warmup_steps) == (50, 5)
+    values.warmup_step = 30  # run_glue.sh's --warmup_step: batches, replacing the proportion.
+    schedule = common.create_optimizer_from_flags(values, num_train_steps=100)._learning_rate
+    assert (schedule.decay_steps, schedule.warmup_steps) == (50, 15)
 
 
 def test_eval_results_are_json_with_null_for_nan(tmp_path):
