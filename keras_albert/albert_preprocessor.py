@@ -1,8 +1,11 @@
 """Turns raw text segments into ALBERT's packed model inputs."""
 
 import keras
-import tensorflow as tf
-import tensorflow_text as tf_text
+try:
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+except ImportError:  # Optional: `require_tensorflow` guards the uses.
+    tf = tf_text = None
 from keras_hub.models import Preprocessor
 
 # Converts Python inputs to tensors and keeps the tokenizer's outputs as TF
@@ -11,6 +14,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_tokenizer import AlbertTokenizer
+from keras_albert.tensorflow_dependency import require_tensorflow
 
 # `tf_text.RoundRobinTrimmer` keeps, of each segment, the prefix that
 # repeatedly dropping the last token of the longest segment (the last such
@@ -84,6 +88,7 @@ class AlbertPreprocessor(Preprocessor):
         truncate="round_robin",
         **kwargs,
     ):
+        require_tensorflow("AlbertPreprocessor")
         super().__init__(**kwargs)
         if sequence_length is None or sequence_length < 3:
             raise ValueError(

@@ -43,8 +43,13 @@ Text must be valid UTF-8.
 import functools
 import unicodedata
 
-import tensorflow as tf
-import tensorflow_text as tf_text
+try:
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+except ImportError:  # Optional: `require_tensorflow` guards the uses.
+    tf = tf_text = None
+
+from keras_albert.tensorflow_dependency import require_tensorflow
 
 
 def normalize_text(text, lower_case=True, keep_accents=False):
@@ -90,6 +95,7 @@ def normalize_text_tf(inputs, lower_case=True, keep_accents=False):
     # <tf.Tensor: ... numpy=array([b'creme "brulee"'], dtype=object)>
     ```
     """
+    require_tensorflow("normalize_text_tf")
     x = tf.convert_to_tensor(inputs, dtype=tf.string)
     x = tf.strings.regex_replace(x, f"[{_whitespace_class()}]+", " ")
     # After the collapse at most one space is left at either end.
