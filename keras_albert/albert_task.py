@@ -103,6 +103,25 @@ class AlbertTask(Task):
         unread = self._split_unread(super().trainable_variables)[1]
         return super().non_trainable_variables + unread
 
+    # keras-hub's `fit`/`evaluate`/`predict` batch inputs through `tf.data`
+    # or grain to run the preprocessor. Without a preprocessor there is
+    # nothing to run, so Keras' own data handling serves, and the models
+    # train and predict where neither is installed (the GPU machines).
+    def fit(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.fit(self, *args, **kwargs)
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.evaluate(self, *args, **kwargs)
+        return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.predict(self, *args, **kwargs)
+        return super().predict(*args, **kwargs)
+
     def get_compile_config(self):
         config = super().get_compile_config()
         if config:
