@@ -43,6 +43,7 @@ def test_every_task_model_builds_fits_saves_and_loads_from_preset_without_tensor
         expected_optimizer = "Lamb" if task == "pretrainer" else "AdamW"
         assert result["optimizer"] == f"keras_albert.training.{expected_optimizer.lower()}.{expected_optimizer}"
         assert result["loss_finite"] and result["fit_changed_outputs"], (task, result)
+        assert result["predict_difference"] < 1e-5, (task, result)  # jit against eager
         assert result["keras_file_difference"] == 0.0, (task, result)
         assert result["preset_difference"] == 0.0, (task, result)
     assert findings["tokenizer_error"].startswith(

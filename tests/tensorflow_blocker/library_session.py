@@ -60,7 +60,8 @@ def main():
         # Direct calls where `predict` would only add a jit compilation.
         before = model(x)
         history = model.fit(x, y, epochs=1, verbose=0)  # The default compile.
-        trained = model.predict(x, verbose=0)
+        predicted = model.predict(x, verbose=0)
+        trained = model(x)
         path = os.path.join(directory, f"{name}.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
@@ -71,6 +72,7 @@ def main():
             "optimizer": type(model.optimizer).__module__ + "." + type(model.optimizer).__name__,
             "loss_finite": bool(np.isfinite(history.history["loss"][0])),
             "fit_changed_outputs": max_difference(before, trained) > 0,
+            "predict_difference": max_difference(predicted, trained),
             "keras_file_difference": max_difference(trained, loaded(x)),
             "preset_difference": max_difference(trained, from_preset(x)),
         }
