@@ -46,7 +46,7 @@ def task_and_data(name, backbone):
 
 def max_difference(a, b):
     return max(
-        float(np.max(np.abs(np.asarray(u) - np.asarray(v))))
+        float(np.max(np.abs(keras.ops.convert_to_numpy(u) - keras.ops.convert_to_numpy(v))))
         for u, v in zip(keras.tree.flatten(a), keras.tree.flatten(b))
     )
 
