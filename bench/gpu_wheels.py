@@ -124,13 +124,20 @@ def main(argv=None):
     parser.add_argument("--timeout_s", type=int, default=600, help="Bound on pip download.")
     args = parser.parse_args(argv)
     wheels = download(args.dest, args.timeout_s)
-    total = sum(size for _, size in wheels)
-    for file, size in wheels:
-        print(f"{size / 2**20:8.2f} MiB  {file}")
-    print(f"{total / 2**20:8.2f} MiB  total, limit {LIMIT_BYTES / 2**20:.0f} MiB")
-    if total >= LIMIT_BYTES:
-        raise SystemExit(f"The wheels take {total / 2**20:.1f} MiB; the GPU machines take less than 64 MiB.")
+    print(size_report(wheels))
     return wheels
+
+
+def size_report(wheels):
+    """Each wheel's size and the total; refuses a total at the limit or above."""
+    total = sum(size for _, size in wheels)
+    lines = [f"{size / 2**20:8.2f} MiB  {file}" for file, size in wheels]
+    lines.append(f"{total / 2**20:8.2f} MiB  total, limit {LIMIT_BYTES / 2**20:.0f} MiB")
+    if total >= LIMIT_BYTES:
+        raise SystemExit(
+            "\n".join(lines) + f"\nThe wheels take {total / 2**20:.1f} MiB; the GPU machines take less than 64 MiB."
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
