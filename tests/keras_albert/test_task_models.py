@@ -161,7 +161,7 @@ TARGETS = {
 
 
 # Two tasks, each fit twice, to keep the suite fast: `compile_from_config`
-# lives in their shared base. The tagger compiles with its defaults (Keras
+# lives in their shared base. The tagger compiles with its defaults (our
 # AdamW, a custom metric); the pretrainer with the recipe's LAMB and schedule.
 @pytest.mark.parametrize("task_name", ["tagger", "pretrainer"])
 def test_a_trained_model_saved_as_keras_file_resumes_with_its_optimizer_state(task_name, tmp_path):
