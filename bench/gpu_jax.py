@@ -54,6 +54,13 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument(
+        "--worker_timeout_s",
+        type=int,
+        default=110,
+        help="Bound on each implementation's subprocess (start, compile and timing); "
+        "the default keeps the four rows within 8 minutes.",
+    )
+    parser.add_argument(
         "--output_file", default=os.path.join(REPOSITORY_ROOT, "bench", "results", "gpu_jax.json")
     )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -194,16 +201,20 @@ def torch_worker(args, compile_model):
     }
 
 
-def _run_worker(implementation, argv):
+def _run_worker(implementation, argv, timeout_s):
     env = dict(os.environ, KERAS_BACKEND="jax")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
-    process = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_jax", *argv, f"--worker={implementation}"],
-        cwd=REPOSITORY_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "bench.gpu_jax", *argv, f"--worker={implementation}"],
+            cwd=REPOSITORY_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout_s} s (--worker_timeout_s)"}
     lines = process.stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
         return {"ok": False, "error": lockstep.exit_message(process.stderr, process.returncode)}
@@ -257,7 +268,7 @@ def markdown(results, checks, args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    for flag in ("batch_size", "seq_length", "warmup", "steps"):
+    for flag in ("batch_size", "seq_length", "warmup", "steps", "worker_timeout_s"):
         workloads.check_at_least(flag, getattr(args, flag))
     if args.worker:
         if args.worker.startswith("hf_torch"):
@@ -272,7 +283,7 @@ def main(argv=None):
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"--implementations: unknown {implementation!r}; choose from {list(IMPLEMENTATIONS)}.")
         print(f"[bench.gpu_jax] {implementation} ...", file=sys.stderr, flush=True)
-        results[implementation] = _run_worker(implementation, passthrough)
+        results[implementation] = _run_worker(implementation, passthrough, args.worker_timeout_s)
     checks = target_checks(results)
     text = markdown(results, checks, args)
     os.makedirs(os.path.dirname(args.output_file), exist_ok=True)

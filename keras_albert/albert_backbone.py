@@ -162,6 +162,38 @@ class AlbertBackbone(Backbone):
         # The MLM head ties its output projection to this table.
         self.token_embedding = self.embeddings.token_embedding
 
+    def default_lora_layer_names(self):
+        """LoRA targets: every block's attention projections, the fused
+        query/key/value projection and the output projection."""
+        return ["qkv_dense", "attention_output_dense"]
+
+    def enable_lora(self, rank, target_layer_names=None):
+        """Freezes the backbone and trains rank-`rank` LoRA factors on the
+        attention projections (keras-hub's `Backbone.enable_lora`).
+
+        Only the LoRA factors train: the targets' biases stay frozen with
+        every other weight. Saving merges the factors into the kernels.
+
+        Args:
+            rank: int. Rank of the LoRA factorization.
+            target_layer_names: optional list of sublayer names; default
+                `default_lora_layer_names()`.
+        """
+        super().enable_lora(rank, target_layer_names=target_layer_names)
+        targets = [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if getattr(layer, "lora_enabled", False)
+        ]
+        if not targets:
+            raise ValueError(
+                "`enable_lora` found no layer to adapt: none named "
+                f"{target_layer_names or self.default_lora_layer_names()} supports LoRA."
+            )
+        for layer in targets:
+            if layer.bias is not None:
+                layer.bias.trainable = False
+
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Builds a backbone from a preset directory or a preset name.

@@ -2,7 +2,12 @@
 
 import keras
 
-from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.albert_task import (
+    AlbertTask,
+    fine_tuning_optimizer,
+    float32_output,
+    head_initializer,
+)
 from keras_albert.layers import FoldChoices, UnfoldChoices
 
 
@@ -49,9 +54,10 @@ class AlbertMultipleChoice(AlbertTask):
         self.dropout = dropout
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Defaults: AdamW(2e-5), cross-entropy over choices, accuracy."""
+        """Defaults: `keras_albert.training.AdamW(2e-5)` (no decay of LayerNorm
+        parameters and biases), cross-entropy over choices, accuracy."""
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(2e-5, weight_decay=0.01)
+            optimizer = fine_tuning_optimizer(2e-5)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if metrics == "auto":

@@ -1,7 +1,10 @@
 """Turns raw text segments into ALBERT's packed model inputs."""
 
 import keras
-import tensorflow as tf
+try:
+    import tensorflow as tf
+except ImportError:  # Optional: `require_tensorflow` guards the uses.
+    tf = None
 from keras_hub.models import Preprocessor
 
 # Converts Python inputs to tensors and keeps the tokenizer's outputs as TF
@@ -11,6 +14,7 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_tokenizer import AlbertTokenizer
 from keras_albert.packing import pack_segments_tf
+from keras_albert.tensorflow_dependency import require_tensorflow
 
 # Round robin and longest first give the same lengths (see
 # `keras_albert.packing`); both names are accepted, for keras-hub and
@@ -82,6 +86,7 @@ class AlbertPreprocessor(Preprocessor):
         truncate="round_robin",
         **kwargs,
     ):
+        require_tensorflow("AlbertPreprocessor")
         super().__init__(**kwargs)
         if sequence_length is None or sequence_length < 3:
             raise ValueError(

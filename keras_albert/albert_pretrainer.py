@@ -3,7 +3,12 @@
 import keras
 from keras_hub.layers import MaskedLMHead
 
-from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.albert_task import (
+    AlbertTask,
+    float32_output,
+    head_initializer,
+    pretraining_optimizer,
+)
 from keras_albert.layers import get_activation
 
 
@@ -72,15 +77,19 @@ class AlbertPretrainer(AlbertTask):
     def compile(
         self, optimizer="auto", loss="auto", *, metrics="auto", weighted_metrics="auto", **kwargs
     ):
-        """Defaults: LAMB(1.76e-3, as the original for batch 4096) and the
-        sum of the MLM and SOP cross-entropies, with MLM and SOP accuracy.
+        """Defaults: `keras_albert.training.Lamb(1.76e-3)` (the original's
+        rate for batch 4096, with its weight decay 0.01 inside the trust
+        ratio and none on LayerNorm parameters and biases) at a constant
+        rate, for the recipe's warmup and decay pass
+        `keras_albert.training.create_optimizer("lamb", ...)`; the sum of
+        the MLM and SOP cross-entropies, with MLM and SOP accuracy.
 
         The MLM loss and accuracy are weighted per masked position by the
         sample weights the data pipeline provides (0 for padded prediction
         slots), so padding never counts as a correct prediction.
         """
         if optimizer == "auto":
-            optimizer = keras.optimizers.Lamb(1.76e-3)
+            optimizer = pretraining_optimizer(1.76e-3)
         if loss == "auto":
             loss = {
                 "mlm_logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),

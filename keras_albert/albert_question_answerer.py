@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, float32_output, freeze_unread_pooler, head_initializer
+from keras_albert.albert_task import AlbertTask, float32_output, fine_tuning_optimizer, head_initializer
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -15,7 +15,8 @@ class AlbertQuestionAnswerer(AlbertTask):
     For SQuAD v2.0, "no answer" is the span `[CLS]`-`[CLS]` (position 0);
     its score `start_logits[0] + end_logits[0]` is compared against the best
     span with `null_score_diff_threshold` in post-processing. The backbone's
-    pooler, which this head does not read, is made non-trainable.
+    pooler, which this head does not read, is left out of the model's
+    trainable variables (the backbone itself is not changed).
 
     Args:
         backbone: `keras_albert.AlbertBackbone`.
@@ -33,6 +34,8 @@ class AlbertQuestionAnswerer(AlbertTask):
     ```
     """
 
+    reads_pooled_output = False
+
     def __init__(
         self,
         backbone,
@@ -41,7 +44,6 @@ class AlbertQuestionAnswerer(AlbertTask):
         **kwargs,
     ):
         self.backbone = backbone
-        freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
         self.span_dense = keras.layers.Dense(
             2,
@@ -60,9 +62,10 @@ class AlbertQuestionAnswerer(AlbertTask):
         self.null_score_diff_threshold = float(null_score_diff_threshold)
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Defaults: AdamW(5e-5); the mean of start and end position losses."""
+        """Defaults: `keras_albert.training.AdamW(5e-5)` (no decay of LayerNorm
+        parameters and biases); the mean of start and end position losses."""
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
+            optimizer = fine_tuning_optimizer(5e-5)
         if loss == "auto":
             position_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             loss = {"start_logits": position_loss, "end_logits": position_loss}

@@ -7,6 +7,8 @@ import keras
 from keras_hub.models import Task
 
 from keras_albert.albert_backbone import AlbertBackbone
+from keras_albert.training.adamw import AdamW
+from keras_albert.training.lamb import Lamb
 
 # What a task preset records beside its weights (label names, window sizes).
 TASK_METADATA_FILENAME = "task_metadata.json"
@@ -32,12 +34,18 @@ def head_initializer(backbone):
     return keras.initializers.TruncatedNormal(stddev=backbone.initializer_range)
 
 
-def freeze_unread_pooler(backbone):
-    """Heads on `sequence_output` leave the pooler without a gradient, which
-    Keras' optimizers warn about at every `fit` (HuggingFace builds these
-    models without a pooler). Non-trainable, its weights still stay in saved
-    models and presets."""
-    backbone.pooler_dense.trainable = False
+def fine_tuning_optimizer(learning_rate):
+    """The default `compile()` optimizer of the fine-tuning heads: AdamW as
+    the original `optimization.py` (weight decay 0.01 on every variable but
+    LayerNorm parameters and biases, epsilon 1e-6), at a constant rate."""
+    return AdamW(learning_rate=learning_rate, weight_decay=0.01, epsilon=1e-6)
+
+
+def pretraining_optimizer(learning_rate):
+    """The pretrainer's default: LAMB as the original `lamb_optimizer.py`
+    (decay 0.01 inside the trust ratio, none and no layer adaptation for
+    LayerNorm parameters and biases, epsilon 1e-6)."""
+    return Lamb(learning_rate=learning_rate, weight_decay=0.01, epsilon=1e-6)
 
 
 def float32_output(x, name):
@@ -55,6 +63,64 @@ class AlbertTask(Task):
     """
 
     backbone_cls = AlbertBackbone
+    # Heads on `sequence_output` set this False: the backbone's pooler then
+    # gets no gradient, which Keras' optimizers warn about at every `fit`
+    # (HuggingFace builds these models without a pooler). The task leaves
+    # the pooler out of its *own* trainable variables instead of setting
+    # `trainable = False` on the caller's backbone, which a classifier built
+    # later on the same backbone would inherit. It stays in saved models.
+    reads_pooled_output = True
+
+    def _unread_weight_ids(self):
+        backbone = getattr(self, "backbone", None)
+        if self.reads_pooled_output or backbone is None:
+            return set()
+        return {id(weight) for weight in backbone.pooler_dense.weights}
+
+    def _split_unread(self, trainable):
+        """`trainable` as (read, unread by this task's outputs)."""
+        unread = self._unread_weight_ids()
+        return (
+            [weight for weight in trainable if id(weight) not in unread],
+            [weight for weight in trainable if id(weight) in unread],
+        )
+
+    @property
+    def trainable_weights(self):
+        return self._split_unread(super().trainable_weights)[0]
+
+    @property
+    def non_trainable_weights(self):
+        unread = self._split_unread(super().trainable_weights)[1]
+        return super().non_trainable_weights + unread
+
+    @property
+    def trainable_variables(self):
+        return self._split_unread(super().trainable_variables)[0]
+
+    @property
+    def non_trainable_variables(self):
+        unread = self._split_unread(super().trainable_variables)[1]
+        return super().non_trainable_variables + unread
+
+    # keras-hub's `fit`/`evaluate`/`predict` batch inputs through `tf.data`
+    # or grain to run the preprocessor. Without a preprocessor there is
+    # nothing to run, so Keras' own data handling serves, and the models
+    # train and predict where neither is installed (the GPU machines).
+    def fit(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.fit(self, *args, **kwargs)
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.evaluate(self, *args, **kwargs)
+        return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        if self.preprocessor is None:
+            return keras.Model.predict(self, *args, **kwargs)
+        return super().predict(*args, **kwargs)
 
     def get_compile_config(self):
         config = super().get_compile_config()

@@ -2,7 +2,12 @@
 
 import keras
 
-from keras_albert.albert_task import AlbertTask, float32_output, head_initializer
+from keras_albert.albert_task import (
+    AlbertTask,
+    fine_tuning_optimizer,
+    float32_output,
+    head_initializer,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -72,13 +77,14 @@ class AlbertTextClassifier(AlbertTask):
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """`model.compile` with ALBERT fine-tuning defaults.
 
-        Defaults: AdamW(2e-5, weight decay 0.01), sparse categorical
+        Defaults: `keras_albert.training.AdamW(2e-5)` (weight decay 0.01,
+        none on LayerNorm parameters and biases), sparse categorical
         cross-entropy on logits and accuracy; for `num_classes=1`, mean
         squared error and no accuracy.
         """
         regression = self.num_classes == 1
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(2e-5, weight_decay=0.01)
+            optimizer = fine_tuning_optimizer(2e-5)
         if loss == "auto":
             from_logits = self.activation != keras.activations.softmax
             loss = (

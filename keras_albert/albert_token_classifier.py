@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, float32_output, freeze_unread_pooler, head_initializer
+from keras_albert.albert_task import AlbertTask, float32_output, fine_tuning_optimizer, head_initializer
 from keras_albert.token_labels import IGNORE_LABEL
 
 
@@ -40,7 +40,8 @@ class AlbertTokenClassifier(AlbertTask):
     non-first pieces of a word) carry the label `IGNORE_LABEL` (-1), which
     the default loss and accuracy leave out (`keras_albert.token_labels`
     builds such labels from word-level tags). The backbone's pooler, which
-    this head does not read, is made non-trainable.
+    this head does not read, is left out of the model's trainable variables
+    (the backbone itself is not changed).
 
     Args:
         backbone: `keras_albert.AlbertBackbone`.
@@ -57,13 +58,14 @@ class AlbertTokenClassifier(AlbertTask):
     ```
     """
 
+    reads_pooled_output = False
+
     def __init__(self, backbone, num_classes, preprocessor=None, dropout=0.1, **kwargs):
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(
                 f"`num_classes` must be a positive int. Received: num_classes={num_classes!r}"
             )
         self.backbone = backbone
-        freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=backbone.dtype_policy, name="output_dropout"
@@ -82,10 +84,11 @@ class AlbertTokenClassifier(AlbertTask):
         self.dropout = dropout
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Defaults: AdamW(5e-5), token cross-entropy and accuracy, both
+        """Defaults: `keras_albert.training.AdamW(5e-5)` (no decay of LayerNorm
+        parameters and biases), token cross-entropy and accuracy, both
         leaving out the positions labelled `IGNORE_LABEL`."""
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
+            optimizer = fine_tuning_optimizer(5e-5)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=IGNORE_LABEL)
         if metrics == "auto":

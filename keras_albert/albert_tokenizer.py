@@ -4,11 +4,15 @@ import os
 
 import keras
 import sentencepiece
-import tensorflow as tf
-import tensorflow_text as tf_text
+try:
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+except ImportError:  # Optional: `require_tensorflow` guards the uses.
+    tf = tf_text = None
 from keras_hub.tokenizers import SentencePieceTokenizer
 
 from keras_albert.albert_backbone import AlbertBackbone
+from keras_albert.tensorflow_dependency import require_tensorflow
 from keras_albert.text_normalization import normalize_text, normalize_text_tf
 
 SPIECE_UNDERLINE = "\u2581"
@@ -90,6 +94,7 @@ class AlbertTokenizer(SentencePieceTokenizer):
     def __init__(
         self, proto, lower_case=True, keep_accents=False, normalize=True, **kwargs
     ):
+        require_tensorflow("AlbertTokenizer")
         if kwargs.get("add_bos") or kwargs.get("add_eos"):
             raise ValueError(
                 "ALBERT SentencePiece models have no BOS/EOS pieces; "

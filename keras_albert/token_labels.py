@@ -41,7 +41,6 @@ import os
 from typing import NamedTuple
 
 import numpy as np
-from seqeval.metrics.sequence_labeling import get_entities
 
 from keras_albert.albert_task import TASK_METADATA_FILENAME, read_task_metadata
 from keras_albert.packing import pack_segments
@@ -121,6 +120,10 @@ def tags_to_spans(tags, scheme="IOB2"):
             check_tag(tag, scheme)
         except ValueError as error:
             raise ValueError(f"word {index}: {error}") from None
+    # Imported here: seqeval pulls in scikit-learn, which the models on
+    # JAX/PyTorch (and the GPU machines) do without.
+    from seqeval.metrics.sequence_labeling import get_entities
+
     return [EntitySpan(*chunk) for chunk in get_entities(list(tags))]
 
 

@@ -4,7 +4,6 @@ global-norm clipping of the *aggregated* gradient."""
 import re
 
 import keras
-import tensorflow as tf
 
 # Matched (as regular expressions, `re.search`) against variable paths such
 # as `embeddings/layer_norm/gamma` or `encoder/group_0_inner_0/qkv_dense/bias`;
@@ -12,9 +11,20 @@ import tensorflow as tf
 DEFAULT_WEIGHT_DECAY_EXCLUSIONS = ("layer_norm", "LayerNorm", "bias")
 
 
+def _tensorflow_backend():
+    """`tensorflow` when it is Keras' backend, else None. Imported here, not
+    at module level: the optimizers also run on JAX and PyTorch without it."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow
+
+    return tensorflow
+
+
 def _in_multi_replica_context():
     """True inside `strategy.run` of a strategy with more than one replica."""
-    if keras.backend.backend() != "tensorflow" or tf.distribute.in_cross_replica_context():
+    tf = _tensorflow_backend()
+    if tf is None or tf.distribute.in_cross_replica_context():
         return False
     return tf.distribute.get_replica_context().num_replicas_in_sync > 1
 
@@ -71,9 +81,11 @@ class AlbertOptimizerMixin:
         # instead of (sum g_i)^2 and depend on how the batch is split.
         # Summing duplicates first (dense) makes the update that of the
         # mathematical gradient, as in the original (dense) optimizers.
-        grads = [
-            tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads
-        ]
+        tf = _tensorflow_backend()
+        if tf is not None:
+            grads = [
+                tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads
+            ]
         return super()._backend_apply_gradients(grads, trainable_variables)
 
     def _clip_gradients(self, grads):
@@ -86,6 +98,7 @@ class AlbertOptimizerMixin:
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         # The TF backend's update step, with the clip between the all-reduce
         # and the per-variable update.
+        tf = _tensorflow_backend()
         trainable_variables = [
             v.value if isinstance(v, keras.Variable) else v for v in trainable_variables
         ]

@@ -161,7 +161,7 @@ TARGETS = {
 
 
 # Two tasks, each fit twice, to keep the suite fast: `compile_from_config`
-# lives in their shared base. The tagger compiles with its defaults (Keras
+# lives in their shared base. The tagger compiles with its defaults (our
 # AdamW, a custom metric); the pretrainer with the recipe's LAMB and schedule.
 @pytest.mark.parametrize("task_name", ["tagger", "pretrainer"])
 def test_a_trained_model_saved_as_keras_file_resumes_with_its_optimizer_state(task_name, tmp_path):
@@ -188,7 +188,9 @@ def test_a_trained_model_saved_as_keras_file_resumes_with_its_optimizer_state(ta
 def test_heads_on_the_sequence_output_train_all_but_the_pooler_without_warning(task_name, tmp_path):
     model, x = build(task_name)
     pooler = [w.path for w in model.backbone.pooler_dense.weights]
+    assert model.backbone.pooler_dense.trainable  # The caller's backbone is not changed.
     assert not set(pooler) & {w.path for w in model.trainable_weights}
+    assert set(pooler) <= {w.path for w in model.non_trainable_variables}
     before = {w.path: numpy(w) for w in model.trainable_weights + model.backbone.pooler_dense.weights}
     model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
     with warnings.catch_warnings():
@@ -197,10 +199,10 @@ def test_heads_on_the_sequence_output_train_all_but_the_pooler_without_warning(t
     after = {w.path: numpy(w) for w in model.weights if w.path in before}
     assert [path for path in pooler if not np.array_equal(before[path], after[path])] == []
     assert [path for path in before if path not in pooler and np.array_equal(before[path], after[path])] == []
-    # Saved and restored with the pooler, still frozen.
+    # Saved and restored with the pooler, still left out of training.
     model.save(str(tmp_path / "model.keras"))
     restored = keras.models.load_model(str(tmp_path / "model.keras"))
-    assert not restored.backbone.pooler_dense.trainable
+    assert not set(pooler) & {w.path for w in restored.trainable_weights}
     restored_weights = {w.path: numpy(w) for w in restored.weights}
     for path in pooler:
         np.testing.assert_array_equal(after[path], restored_weights[path])
@@ -209,7 +211,21 @@ def test_heads_on_the_sequence_output_train_all_but_the_pooler_without_warning(t
 @pytest.mark.parametrize("task_name", ["classifier", "multiple_choice", "pretrainer"])
 def test_heads_on_the_pooled_output_train_the_pooler(task_name):
     model, _ = build(task_name)
-    assert model.backbone.pooler_dense.trainable
+    pooler = {w.path for w in model.backbone.pooler_dense.weights}
+    assert pooler <= {w.path for w in model.trainable_weights}
+
+
+@pytest.mark.parametrize("sequence_task", [AlbertTokenClassifier, AlbertQuestionAnswerer])
+def test_a_backbone_reused_after_a_sequence_head_trains_its_pooler_in_a_classifier(sequence_task):
+    backbone = tiny_backbone()
+    configs = [w.trainable for w in backbone.weights], backbone.get_config()
+    sequence_task(backbone, **({"num_classes": 2} if sequence_task is AlbertTokenClassifier else {}))
+    assert ([w.trainable for w in backbone.weights], backbone.get_config()) == configs
+    classifier = AlbertTextClassifier(backbone, num_classes=3)
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    pooler_kernel = numpy(backbone.pooler_dense.kernel)
+    classifier.fit(features(), np.array([0, 1, 2]), epochs=1, verbose=0)
+    assert not np.array_equal(pooler_kernel, numpy(backbone.pooler_dense.kernel))
 
 
 def test_regression_head_defaults_to_mean_squared_error():
