@@ -39,7 +39,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
-from keras_albert.albert_task import TASK_METADATA_FILENAME
+from keras_albert import task_spec
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
@@ -231,12 +231,17 @@ def build_backbone(FLAGS):
         raise ValueError("Pass --preset or --albert_config_file.")
     if FLAGS.init_checkpoint:
         load_backbone_weights(backbone, FLAGS.init_checkpoint)
-    if FLAGS.max_seq_length > backbone.max_sequence_length:
+    return backbone
+
+
+def check_sequence_length(backbone, sequence_length):
+    """Raises unless the backbone has positions for `sequence_length` (the
+    length the program actually packs to, not necessarily the flag's default)."""
+    if sequence_length > backbone.max_sequence_length:
         raise ValueError(
-            f"--max_seq_length={FLAGS.max_seq_length} exceeds the model's "
+            f"--max_seq_length={sequence_length} exceeds the model's "
             f"{backbone.max_sequence_length} positions."
         )
-    return backbone
 
 
 def _is_task_preset(preset, task_cls):
@@ -248,13 +253,20 @@ def _is_task_preset(preset, task_cls):
         return json.load(f).get("class_name") == task_cls.__name__
 
 
-def build_task_model(task_cls, FLAGS, **task_kwargs):
+def build_task_model(task_cls, FLAGS, sequence_length, **task_kwargs):
     """A task model; head weights come along when --preset was saved from `task_cls`.
 
     Build it inside `strategy.scope()`. Without such a preset, or when its
     head does not fit `task_kwargs` (e.g. another number of classes) and
     --do_train is set, a fresh head goes over `build_backbone(FLAGS)`.
+    Raises when the backbone has fewer positions than `sequence_length`.
     """
+    model = _build_task_model(task_cls, FLAGS, **task_kwargs)
+    check_sequence_length(model.backbone, sequence_length)
+    return model
+
+
+def _build_task_model(task_cls, FLAGS, **task_kwargs):
     if FLAGS.preset and not FLAGS.init_checkpoint and _is_task_preset(FLAGS.preset, task_cls):
         model = task_cls.from_preset(FLAGS.preset)
         mismatched = {
@@ -584,20 +596,22 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
     )
 
 
-def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata=None):
-    """Saves the task model with its tokenizer as a preset in `output_dir`.
+def save_trained_model(model, output_dir, tokenizer, spec, preprocessor=None):
+    """Saves the task model with its tokenizer and task spec as a preset in `output_dir`.
 
     Reload with `<TaskClass>.from_preset(output_dir)` or pass
     `--preset=output_dir` to the programs. With a `preprocessor` (which
     holds the tokenizer) the preset's task takes raw strings, as served;
-    otherwise the tokenizer is saved on its own. `metadata` (e.g. label
-    names) goes to `<output_dir>/task_metadata.json`.
+    otherwise the tokenizer is saved on its own. `spec` (a
+    `keras_albert.task_spec.TaskSpec`, checked against the model) goes to
+    `<output_dir>/task_spec.json`, which export and serving read.
 
     The model is recompiled with its default loss and a fresh optimizer
     first, so that the preset holds the weights without the training run's
     Adam moments (twice the weights' size); training state stays in
     `checkpoint.weights.h5`.
     """
+    task_spec.check_spec_for_model(spec, model, "the task spec built from the flags")
     os.makedirs(output_dir, exist_ok=True)
     with model.distribute_strategy.scope():
         model.compile(jit_compile=model.jit_compile)
@@ -611,8 +625,7 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
             model.save_to_preset(output_dir)
         finally:
             model.preprocessor = None
-    if metadata is not None:
-        write_json(os.path.join(output_dir, TASK_METADATA_FILENAME), metadata)
+    task_spec.save_task_spec(output_dir, spec)
     logging.info("Saved the trained model as a preset in %s", output_dir)
 
 

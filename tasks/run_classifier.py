@@ -6,7 +6,8 @@ from the official GLUE TSV files in --data_dir (`tasks.glue`).
 Writes to --output_dir:
   - the fine-tuned classifier as a preset (`AlbertTextClassifier.from_preset
     (output_dir)`, or `--preset=output_dir` here), with its tokenizer, and
-    `task_metadata.json` (task name and label names in class-id order);
+    `task_spec.json` (label names in class-id order, whether inputs are
+    sentence pairs, the sequence length);
     `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: metric name -> value on the dev set (MNLI: matched,
     and mismatched with the prefix `mismatched_`), plus `loss`,
@@ -30,6 +31,7 @@ import numpy as np
 from absl import app, flags, logging
 
 import keras_albert
+from keras_albert.task_spec import TextClassificationSpec
 from tasks import common, glue, metrics
 
 common.define_common_flags()
@@ -70,20 +72,30 @@ def write_submission(path, task, examples, outputs):
     logging.info("Wrote %d predictions to %s", len(examples), path)
 
 
+def spec_of(task, sequence_length):
+    """The classifier's spec for a GLUE task (a regressor's one label: "score")."""
+    return TextClassificationSpec(
+        labels=("score",) if task.is_regression else tuple(str(label) for label in task.labels),
+        text_pair=bool(task.text_b_column),
+        sequence_length=sequence_length,
+    )
+
+
 def main(argv):
     del argv
     common.check_flags(FLAGS)
     if not FLAGS.task_name or not FLAGS.data_dir:
         raise ValueError("--task_name and --data_dir are required.")
     task = glue.get_task(FLAGS.task_name)
+    spec = spec_of(task, FLAGS.max_seq_length)
     strategy = common.configure_runtime(FLAGS)
     tokenizer = common.load_tokenizer(FLAGS)
     with strategy.scope():
         model = common.build_task_model(
-            keras_albert.AlbertTextClassifier, FLAGS, num_classes=task.num_classes
+            keras_albert.AlbertTextClassifier, FLAGS, spec.sequence_length, num_classes=task.num_classes
         )
     common.check_vocabulary(tokenizer, model.backbone)
-    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
 
     if FLAGS.do_train:
         examples = _read(task, task.train_file, True, FLAGS.max_train_examples)
@@ -92,19 +104,19 @@ def main(argv):
             features,
             _label_ids(task, examples),
             FLAGS.train_batch_size,
-            FLAGS.max_seq_length,
+            spec.sequence_length,
             seed=FLAGS.seed,
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, FLAGS.max_seq_length
+            features, FLAGS.train_batch_size, spec.sequence_length
         )
         common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
         common.save_trained_model(
             model,
             FLAGS.output_dir,
             tokenizer,
+            spec,
             preprocessor=preprocessor,
-            metadata={"task_name": task.name, "labels": task.labels},
         )
 
     if FLAGS.do_eval:
@@ -113,7 +125,7 @@ def main(argv):
             examples = _read(task, file_name, True, FLAGS.max_eval_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.eval_batch_size, FLAGS.max_seq_length
+                model, features, FLAGS.eval_batch_size, spec.sequence_length
             )
             results.update(metrics.compute_metrics(task.metrics, _label_ids(task, examples), outputs, prefix))
             results[prefix + "num_truncated"] = features["stats"]["num_truncated"]
@@ -125,7 +137,7 @@ def main(argv):
             examples = _read(task, file_name, False, FLAGS.max_predict_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length
+                model, features, FLAGS.predict_batch_size, spec.sequence_length
             )
             write_submission(os.path.join(FLAGS.output_dir, submission_name), task, examples, outputs)
 

@@ -11,8 +11,8 @@ is dropped or counted twice (`keras_albert.token_labels`).
 
 Writes to --output_dir:
   - the fine-tuned `AlbertTokenClassifier` as a preset with its tokenizer,
-    and `task_metadata.json` (tags in class-id order and the tag scheme; read it
-    with `keras_albert.token_labels.load_label_list`);
+    and `task_spec.json` (tags in class-id order, tag scheme, sequence length
+    and window stride; read it with `keras_albert.task_spec.load_task_spec`);
     `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: entity-level micro `precision`, `recall`, `f1`
     (seqeval's default mode, i.e. conlleval), per entity type
@@ -48,7 +48,7 @@ from seqeval.metrics import accuracy_score, classification_report
 from seqeval.metrics.sequence_labeling import get_entities
 
 import keras_albert
-from keras_albert import token_labels
+from keras_albert import task_spec, token_labels
 from tasks import common, conll
 
 common.define_common_flags()
@@ -146,10 +146,11 @@ def encode_sentences(tokenizer, sentences, max_seq_length, window_stride, split)
     return features, windows
 
 
-def predict_tags(model, tokenizer, sentences, labels, batch_size, split):
+def predict_tags(model, tokenizer, sentences, spec, batch_size, split):
     """The predicted tag of every word of every sentence, and the encoding stats."""
-    features, windows = encode_sentences(tokenizer, sentences, FLAGS.max_seq_length, FLAGS.window_stride, split)
-    logits = common.predict_in_length_order(model, features, batch_size, FLAGS.max_seq_length)
+    labels = spec.labels
+    features, windows = encode_sentences(tokenizer, sentences, spec.sequence_length, spec.window_stride, split)
+    logits = common.predict_in_length_order(model, features, batch_size, spec.sequence_length)
     class_ids = np.argmax(logits, axis=-1)
     predicted, start = [], 0
     for sentence, sentence_windows in zip(sentences, windows):
@@ -194,17 +195,20 @@ def _labels_and_scheme():
         sentences = _read(FLAGS.train_file, "train_file", scheme, FLAGS.max_train_examples)
         labels = token_labels.label_list_from_tags(sentence.tags for sentence in sentences)
         saved = None
-        if FLAGS.preset and not FLAGS.init_checkpoint:
-            saved = token_labels.load_label_list(FLAGS.preset, required=False)
-        if saved and saved[0] != labels:
+        if FLAGS.preset and not FLAGS.init_checkpoint and os.path.isdir(FLAGS.preset):
+            saved = task_spec.load_task_spec(FLAGS.preset, required=False)
+        if saved and list(saved.labels) != labels:
             raise ValueError(
-                f"--preset={FLAGS.preset} was trained on the labels {saved[0]}, --train_file has "
+                f"--preset={FLAGS.preset} was trained on the labels {list(saved.labels)}, --train_file has "
                 f"{labels}. To train a new head on its backbone pass --init_checkpoint={FLAGS.preset}."
             )
         return labels, scheme, sentences
     if not FLAGS.preset or not os.path.isdir(FLAGS.preset):
-        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_metadata.json).")
-    labels, scheme = token_labels.load_label_list(FLAGS.preset)
+        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_spec.json).")
+    saved = task_spec.load_task_spec(FLAGS.preset)
+    if not isinstance(saved, task_spec.TokenClassificationSpec):
+        raise ValueError(f"--preset={FLAGS.preset} holds a {saved.TASK!r} model, not a token classifier.")
+    labels, scheme = list(saved.labels), saved.tag_scheme
     if FLAGS.tag_scheme and FLAGS.tag_scheme != scheme:
         raise ValueError(f"--tag_scheme={FLAGS.tag_scheme}, but --preset={FLAGS.preset} was trained on {scheme} tags.")
     return labels, scheme, None
@@ -215,6 +219,10 @@ def main(argv):
     common.check_flags(FLAGS)
     labels, scheme, train_sentences = _labels_and_scheme()
     logging.info("%d labels (%s): %s", len(labels), scheme, labels)
+    spec = task_spec.TokenClassificationSpec(
+        labels=tuple(labels), tag_scheme=scheme, sequence_length=FLAGS.max_seq_length,
+        window_stride=FLAGS.window_stride,
+    )
     # Every input file is read and checked before any model is built.
     if FLAGS.do_eval:
         eval_sentences = _read(FLAGS.eval_file, "eval_file", scheme, FLAGS.max_eval_examples)
@@ -226,12 +234,14 @@ def main(argv):
     strategy = common.configure_runtime(FLAGS)
     tokenizer = common.load_tokenizer(FLAGS)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertTokenClassifier, FLAGS, num_classes=len(labels))
+        model = common.build_task_model(
+            keras_albert.AlbertTokenClassifier, FLAGS, spec.sequence_length, num_classes=len(labels)
+        )
     common.check_vocabulary(tokenizer, model.backbone)
 
     if FLAGS.do_train:
         features, windows = encode_sentences(
-            tokenizer, train_sentences, FLAGS.max_seq_length, FLAGS.window_stride, "train"
+            tokenizer, train_sentences, spec.sequence_length, spec.window_stride, "train"
         )
         window_label_ids = [
             token_labels.window_labels(window, ids)
@@ -242,19 +252,18 @@ def main(argv):
             features,
             window_label_ids,
             FLAGS.train_batch_size,
-            FLAGS.max_seq_length,
+            spec.sequence_length,
             seed=FLAGS.seed,
             label_padding_value=token_labels.IGNORE_LABEL,
         )
-        steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
+        steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, spec.sequence_length)
         # The head's default loss and accuracy leave out IGNORE_LABEL (off
         # words' first pieces): they average over words. Entity F1 is --do_eval's.
         common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(model, FLAGS.output_dir, tokenizer)
-        token_labels.save_label_list(FLAGS.output_dir, labels, scheme)
+        common.save_trained_model(model, FLAGS.output_dir, tokenizer, spec)
 
     if FLAGS.do_eval:
-        predicted, stats = predict_tags(model, tokenizer, eval_sentences, labels, FLAGS.eval_batch_size, "eval")
+        predicted, stats = predict_tags(model, tokenizer, eval_sentences, spec, FLAGS.eval_batch_size, "eval")
         results = entity_metrics([sentence.tags for sentence in eval_sentences], predicted)
         results.update(stats)
         common.write_eval_results(FLAGS.output_dir, results)
@@ -265,7 +274,7 @@ def main(argv):
 
     if FLAGS.do_predict:
         predicted, _ = predict_tags(
-            model, tokenizer, predict_sentences, labels, FLAGS.predict_batch_size, "predict"
+            model, tokenizer, predict_sentences, spec, FLAGS.predict_batch_size, "predict"
         )
         os.makedirs(FLAGS.output_dir, exist_ok=True)
         conll.write_conll(

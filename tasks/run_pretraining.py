@@ -36,7 +36,7 @@ import keras
 from absl import app, flags, logging
 
 import keras_albert
-from keras_albert import training
+from keras_albert import task_spec, training
 from tasks import common, pretraining_data
 
 common.define_common_flags()
@@ -212,6 +212,7 @@ def main(argv):
     with strategy.scope():
         model = build_pretrainer()
         common.check_vocabulary(tokenizer, model.backbone)
+        common.check_sequence_length(model.backbone, FLAGS.max_seq_length)
         optimizer = training.create_optimizer(
             name=FLAGS.optimizer,
             learning_rate=FLAGS.learning_rate,
@@ -233,7 +234,9 @@ def main(argv):
         # Every worker saves (saving may create variables, a collective step
         # under MultiWorkerMirroredStrategy); only the chief's copy is kept.
         save_dir = FLAGS.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
-        common.save_trained_model(model, save_dir, tokenizer)
+        common.save_trained_model(
+            model, save_dir, tokenizer, task_spec.PretrainingSpec(sequence_length=FLAGS.max_seq_length)
+        )
         if is_chief and history:  # This run's epochs (a resumed run: those after the restart).
             common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
         else:

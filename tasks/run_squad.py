@@ -9,8 +9,9 @@ Writes to --output_dir:
   - with --do_train: the fine-tuned `AlbertQuestionAnswerer` as a preset
     with its tokenizer (`AlbertQuestionAnswerer.from_preset(output_dir)`, or
     `--preset=output_dir` here; the preset keeps
-    --null_score_diff_threshold), `task_metadata.json` (the window sizes and
-    version), and `checkpoint.weights.h5` after every epoch;
+    --null_score_diff_threshold), `task_spec.json` (the window sizes, version
+    and threshold, which export reads), and `checkpoint.weights.h5` after
+    every epoch;
   - with --do_predict or --do_eval, for --predict_file: `predictions.json`
     (`{question id: answer text}`, "" for no answer), `nbest_predictions.json`
     (the --n_best_size best answers with probabilities and logits) and
@@ -41,6 +42,7 @@ from absl import app, flags, logging
 
 import keras_albert
 from keras_albert.question_answering import decode_answer
+from keras_albert.task_spec import QuestionAnsweringSpec
 from tasks import common, squad, squad_metrics
 
 common.define_common_flags()
@@ -65,10 +67,6 @@ FLAGS = flags.FLAGS
 SQUAD_MAX_SEQ_LENGTH = 384
 
 
-def _max_seq_length():
-    return FLAGS.max_seq_length if FLAGS["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH
-
-
 def _check_squad_flags():
     if FLAGS.do_train and not FLAGS.train_file:
         raise ValueError("--do_train needs --train_file.")
@@ -77,6 +75,19 @@ def _check_squad_flags():
     for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
         if FLAGS[name].value < 1:
             raise ValueError(f"--{name} must be a positive integer. Got {FLAGS[name].value}.")
+
+
+def spec_from_flags(null_score_diff_threshold):
+    """The QA spec the flags ask for: what this run packs, decodes and saves."""
+    return QuestionAnsweringSpec(
+        sequence_length=FLAGS.max_seq_length if FLAGS["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH,
+        doc_stride=FLAGS.doc_stride,
+        max_query_length=FLAGS.max_query_length,
+        n_best_size=FLAGS.n_best_size,
+        max_answer_length=FLAGS.max_answer_length,
+        version_2_with_negative=FLAGS.version_2_with_negative,
+        null_score_diff_threshold=float(null_score_diff_threshold),
+    )
 
 
 def _read(path, max_examples):
@@ -90,23 +101,21 @@ def _read(path, max_examples):
     return examples
 
 
-def _encode(tokenizer, examples, is_training):
+def _encode(tokenizer, examples, spec, is_training):
     return squad.encode_examples(
         tokenizer,
         examples,
-        max_seq_length=_max_seq_length(),
-        doc_stride=FLAGS.doc_stride,
-        max_query_length=FLAGS.max_query_length,
+        max_seq_length=spec.sequence_length,
+        doc_stride=spec.doc_stride,
+        max_query_length=spec.max_query_length,
         is_training=is_training,
-        version_2_with_negative=FLAGS.version_2_with_negative,
+        version_2_with_negative=spec.version_2_with_negative,
     )
 
 
-def predict_answers(model, examples, features, threshold):
+def predict_answers(model, examples, features, spec, batch_size):
     """Decodes every question: `{question id: decode_answer(...) result}`."""
-    outputs = common.predict_in_length_order(
-        model, features, FLAGS.predict_batch_size, _max_seq_length()
-    )
+    outputs = common.predict_in_length_order(model, features, batch_size, spec.sequence_length)
     windows_of = [[] for _ in examples]
     for window_index, example_index in enumerate(features["example_index"]):
         windows_of[example_index].append(window_index)
@@ -117,10 +126,10 @@ def predict_answers(model, examples, features, threshold):
             [features["windows"][i] for i in window_indices],
             outputs["start_logits"][window_indices],
             outputs["end_logits"][window_indices],
-            n_best_size=FLAGS.n_best_size,
-            max_answer_length=FLAGS.max_answer_length,
-            version_2_with_negative=FLAGS.version_2_with_negative,
-            null_score_diff_threshold=threshold,
+            n_best_size=spec.n_best_size,
+            max_answer_length=spec.max_answer_length,
+            version_2_with_negative=spec.version_2_with_negative,
+            null_score_diff_threshold=spec.null_score_diff_threshold,
         )
     return answers
 
@@ -139,10 +148,10 @@ def write_prediction_files(output_dir, answers):
     logging.info("Wrote predictions for %d questions to %s", len(answers), output_dir)
 
 
-def evaluate(examples, answers, threshold):
+def evaluate(examples, answers, spec):
     """The official SQuAD metrics of `answers` (v2.0 with the threshold search)."""
     gold = squad.gold_answers(examples)
-    if not FLAGS.version_2_with_negative:
+    if not spec.version_2_with_negative:
         return squad_metrics.evaluate_v1(gold, {qid: a["text"] for qid, a in answers.items()})
     # The best span of every question with its null odds: the official
     # script then scores the predictions at `threshold` and searches the best.
@@ -150,7 +159,7 @@ def evaluate(examples, answers, threshold):
         gold,
         {qid: a["best_non_null_text"] for qid, a in answers.items()},
         na_probs={qid: a["null_odds"] for qid, a in answers.items()},
-        na_prob_thresh=threshold,
+        na_prob_thresh=spec.null_score_diff_threshold,
     )
 
 
@@ -160,37 +169,28 @@ def main(argv):
     _check_squad_flags()
     strategy = common.configure_runtime(FLAGS)
     tokenizer = common.load_tokenizer(FLAGS)
+    # The threshold before the model is known; the model's own (from a
+    # preset) replaces the default below unless the flag was given.
+    spec = spec_from_flags(FLAGS.null_score_diff_threshold)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, FLAGS)
+        model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, FLAGS, spec.sequence_length)
     common.check_vocabulary(tokenizer, model.backbone)
     if FLAGS["null_score_diff_threshold"].present:
         model.null_score_diff_threshold = FLAGS.null_score_diff_threshold
-    threshold = model.null_score_diff_threshold
+    spec = spec.replace(null_score_diff_threshold=float(model.null_score_diff_threshold))
 
     if FLAGS.do_train:
         examples = _read(FLAGS.train_file, FLAGS.max_train_examples)
-        features = _encode(tokenizer, examples, is_training=True)
+        features = _encode(tokenizer, examples, spec, is_training=True)
         positions = {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
         dataset = common.training_dataset(
-            features, positions, FLAGS.train_batch_size, _max_seq_length(), seed=FLAGS.seed
+            features, positions, FLAGS.train_batch_size, spec.sequence_length, seed=FLAGS.seed
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, _max_seq_length()
+            features, FLAGS.train_batch_size, spec.sequence_length
         )
         common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(
-            model,
-            FLAGS.output_dir,
-            tokenizer,
-            metadata={
-                "version_2_with_negative": FLAGS.version_2_with_negative,
-                "max_seq_length": _max_seq_length(),
-                "doc_stride": FLAGS.doc_stride,
-                "max_query_length": FLAGS.max_query_length,
-                "n_best_size": FLAGS.n_best_size,
-                "max_answer_length": FLAGS.max_answer_length,
-            },
-        )
+        common.save_trained_model(model, FLAGS.output_dir, tokenizer, spec)
 
     if FLAGS.do_eval or FLAGS.do_predict:
         max_examples = (
@@ -203,12 +203,12 @@ def main(argv):
                 f"{FLAGS.predict_file} has {len(unanswerable)} questions without answers (e.g. "
                 f"{unanswerable[0]!r}): evaluate SQuAD v2.0 files with --version_2_with_negative."
             )
-        features = _encode(tokenizer, examples, is_training=False)
-        answers = predict_answers(model, examples, features, threshold)
+        features = _encode(tokenizer, examples, spec, is_training=False)
+        answers = predict_answers(model, examples, features, spec, FLAGS.predict_batch_size)
         write_prediction_files(FLAGS.output_dir, answers)
         if FLAGS.do_eval:
-            results = evaluate(examples, answers, threshold)
-            results["null_score_diff_threshold"] = threshold
+            results = evaluate(examples, answers, spec)
+            results["null_score_diff_threshold"] = spec.null_score_diff_threshold
             for name in ("num_examples", "num_windows", "num_questions_truncated"):
                 results[name] = features["stats"][name]
             common.write_eval_results(FLAGS.output_dir, results)

@@ -186,8 +186,9 @@ def test_build_backbone_rejects_a_checkpoint_of_unknown_kind_and_a_too_long_max_
     config.write_text(json.dumps(tiny_albert_config(100)))
     with pytest.raises(ValueError, match="neither a preset directory"):
         common.build_backbone(model_flags(albert_config_file=str(config), init_checkpoint=str(tmp_path / "nope")))
+    backbone = common.build_backbone(model_flags(albert_config_file=str(config)))
     with pytest.raises(ValueError, match="--max_seq_length=128 exceeds the model's 64 positions"):
-        common.build_backbone(model_flags(albert_config_file=str(config), max_seq_length=128))
+        common.check_sequence_length(backbone, 128)
 
 
 def test_check_vocabulary_rejects_a_tokenizer_larger_than_the_embedding(tmp_path, albert_tokenizer, vocab_size):
