@@ -372,8 +372,15 @@ def multiple_choice_function(model, preprocessor):
         num_choices = tf.shape(choices)[1]
         questions = tf.repeat(question, num_choices)
         options = tf.reshape(choices, [-1])
-        has_blank = tf.strings.regex_full_match(questions, r"(?s).*_.*")
-        filled = tf.strings.regex_replace(questions, "_", options, replace_global=True)
+        # str.replace("_", option): the parts between blanks joined by the option.
+        parts = tf.strings.split(questions, sep="_")
+        parts_per_question = parts.row_lengths()
+        is_last = tf.equal(tf.ragged.range(parts_per_question).flat_values, tf.repeat(parts_per_question - 1, parts_per_question))
+        option_after = tf.where(is_last, "", tf.repeat(options, parts_per_question))
+        filled = tf.strings.reduce_join(
+            parts.with_flat_values(tf.strings.join([parts.flat_values, option_after])), axis=1
+        )
+        has_blank = parts_per_question > 1
         appended = tf.strings.strip(tf.strings.join([questions, options], separator=" "))
         second = tf.where(has_blank, filled, appended)
         features = trim_to_longest(preprocessor((tf.repeat(context, num_choices), second)))
@@ -425,7 +432,7 @@ def fill_mask_function(model, tokenizer, sequence_length, top_k):
         sentence = tf.RaggedTensor.from_row_lengths(pieces.flat_values, lengths)[:, : sequence_length - 2]
         longest = tf.maximum(tf.reduce_max(tf.concat([tf.cast(sentence.row_lengths(), tf.int32), [0]], 0)), 1)
         features = pack_single_segments(
-            sentence.to_tensor(default_value=pad_id, shape=[None, longest]),
+            sentence.to_tensor(default_value=pad_id),
             tf.cast(sentence.row_lengths(), tf.int32), longest + 2, cls_id, sep_id, pad_id,
         )
         is_mask = tf.equal(features["token_ids"], mask_id)

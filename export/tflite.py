@@ -77,7 +77,7 @@ def _string_function(model, tokenizer, sequence_length, text_pair):
         longest = tf.maximum(tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1)), 1)
         features = {name: value[:, :longest] for name, value in features.items()}
         outputs = model(features, training=False)
-        if task == "embeddings":
+        if task == "backbone":
             return {"pooled_output": outputs["pooled_output"]}
         if model.num_classes == 1:
             return {"scores": outputs[:, 0]}

@@ -1,24 +1,29 @@
 """Flags and helpers shared by every fine-tuning program.
 
-A program defines its own flags next to these, then follows the same steps:
+A program defines its own flags next to these, then follows the same steps;
+flags are read once, in `main`, into a `RunConfig` (how to run) and the
+task's `keras_albert.task_spec` spec (what the model does, saved with it);
+no helper reads flags:
 
 ```python
 common.define_common_flags()
 FLAGS = flags.FLAGS
 
 def main(argv):
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    config = common.RunConfig.from_flags(FLAGS)
+    spec = TextClassificationSpec(labels=("0", "1"), sequence_length=FLAGS.max_seq_length)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertTextClassifier, FLAGS, num_classes=2)
-    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+        model = common.build_task_model(keras_albert.AlbertTextClassifier, config, spec.sequence_length, num_classes=2)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
     features = common.encode_segments(preprocessor, [texts], split="train")
-    dataset = common.training_dataset(features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length)
-    steps = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
-    common.train_model(model, dataset, steps, FLAGS, strategy)
-    common.save_trained_model(model, FLAGS.output_dir, tokenizer, preprocessor)
-    logits = common.predict_in_length_order(model, dev_features, FLAGS.eval_batch_size, FLAGS.max_seq_length)
-    common.write_eval_results(FLAGS.output_dir, {"accuracy": ...})
+    dataset = common.training_dataset(features, labels, config.train_batch_size, spec.sequence_length)
+    steps = common.num_length_bucketed_batches(features, config.train_batch_size, spec.sequence_length)
+    common.train_model(model, dataset, steps, config, strategy)
+    common.save_trained_model(model, config.output_dir, tokenizer, spec, preprocessor)
+    logits = common.predict_in_length_order(model, dev_features, config.eval_batch_size, spec.sequence_length)
+    common.write_eval_results(config.output_dir, {"accuracy": ...})
 ```
 
 Examples are held in memory as a dict of per-example int32 arrays whose
@@ -28,9 +33,11 @@ multiple of a bucket width, so short inputs never pay for
 `--max_seq_length` (length-aware batching).
 """
 
+import dataclasses
 import json
 import math
 import os
+import typing
 
 import keras
 import numpy as np
@@ -149,35 +156,79 @@ def run_program(main, argv):
     return main(list(argv))
 
 
-def check_flags(FLAGS):
-    """Raises a `ValueError` for flag combinations no program can run."""
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
-    if not FLAGS.output_dir:
-        raise ValueError("--output_dir is required.")
-    if FLAGS.preset and FLAGS.albert_config_file:
-        raise ValueError("Pass either --preset or --albert_config_file, not both.")
-    if not (FLAGS.preset or FLAGS.albert_config_file):
-        raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
-    if FLAGS.max_seq_length < 3:
-        raise ValueError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]). Got {FLAGS.max_seq_length}.")
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How a program runs: model source, data, optimization, hardware.
+
+    The common flags of the same names, read once in `main` by `from_flags`.
+    What the model does (labels, lengths, windows) is the task spec's.
+    """
+
+    output_dir: str
+    do_train: bool = False
+    do_eval: bool = False
+    do_predict: bool = False
+    preset: typing.Optional[str] = None
+    albert_config_file: typing.Optional[str] = None
+    init_checkpoint: typing.Optional[str] = None
+    spm_model_file: typing.Optional[str] = None
+    do_lower_case: bool = True
+    data_dir: typing.Optional[str] = None
+    train_file: typing.Optional[str] = None
+    eval_file: typing.Optional[str] = None
+    predict_file: typing.Optional[str] = None
+    max_train_examples: typing.Optional[int] = None
+    max_eval_examples: typing.Optional[int] = None
+    max_predict_examples: typing.Optional[int] = None
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    predict_batch_size: int = 8
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    gradient_accumulation_steps: int = 1
+    seed: int = 12345
+    distribution_strategy: str = "one_device"
+    tpu: typing.Optional[str] = None
+    num_gpus: typing.Optional[int] = None
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        """The run configuration the common flags ask for; raises for
+        combinations no program can run."""
+        if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
+            raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
+        if not flag_values.output_dir:
+            raise ValueError("--output_dir is required.")
+        if flag_values.preset and flag_values.albert_config_file:
+            raise ValueError("Pass either --preset or --albert_config_file, not both.")
+        if not (flag_values.preset or flag_values.albert_config_file):
+            raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
+        if flag_values.max_seq_length < 3:
+            raise ValueError(f"--max_seq_length must be at least 3 ([CLS] x [SEP]). Got {flag_values.max_seq_length}.")
+        return cls(**{field.name: flag_values[field.name].value for field in dataclasses.fields(cls)})
 
 
 # === Runtime ===
 
 
-def strategy_from_flags(FLAGS):
-    """The `tf.distribute.Strategy` that --distribution_strategy names."""
+def strategy_of(config):
+    """The `tf.distribute.Strategy` that `config.distribution_strategy` names."""
     return training.get_strategy(
-        FLAGS.distribution_strategy, num_gpus=FLAGS.num_gpus, tpu_address=FLAGS.tpu
+        config.distribution_strategy, num_gpus=config.num_gpus, tpu_address=config.tpu
     )
 
 
-def configure_runtime(FLAGS):
+def configure_runtime(config):
     """Seeds, sets the dtype policy and returns the distribution strategy."""
-    keras.utils.set_random_seed(FLAGS.seed)
-    keras.config.set_dtype_policy(FLAGS.mixed_precision)
-    return strategy_from_flags(FLAGS)
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.mixed_precision)
+    return strategy_of(config)
 
 
 # === Model, tokenizer, optimizer ===
@@ -219,18 +270,18 @@ def load_backbone_weights(backbone, checkpoint):
         )
 
 
-def build_backbone(FLAGS):
+def build_backbone(config):
     """An `AlbertBackbone` from --preset or --albert_config_file (+ --init_checkpoint)."""
-    if FLAGS.preset:
+    if config.preset:
         backbone = keras_albert.AlbertBackbone.from_preset(
-            FLAGS.preset, load_weights=not FLAGS.init_checkpoint
+            config.preset, load_weights=not config.init_checkpoint
         )
-    elif FLAGS.albert_config_file:
-        backbone = keras_albert.AlbertBackbone(**_backbone_config_from_json(FLAGS.albert_config_file))
+    elif config.albert_config_file:
+        backbone = keras_albert.AlbertBackbone(**_backbone_config_from_json(config.albert_config_file))
     else:
         raise ValueError("Pass --preset or --albert_config_file.")
-    if FLAGS.init_checkpoint:
-        load_backbone_weights(backbone, FLAGS.init_checkpoint)
+    if config.init_checkpoint:
+        load_backbone_weights(backbone, config.init_checkpoint)
     return backbone
 
 
@@ -253,46 +304,46 @@ def _is_task_preset(preset, task_cls):
         return json.load(f).get("class_name") == task_cls.__name__
 
 
-def build_task_model(task_cls, FLAGS, sequence_length, **task_kwargs):
+def build_task_model(task_cls, config, sequence_length, **task_kwargs):
     """A task model; head weights come along when --preset was saved from `task_cls`.
 
     Build it inside `strategy.scope()`. Without such a preset, or when its
     head does not fit `task_kwargs` (e.g. another number of classes) and
-    --do_train is set, a fresh head goes over `build_backbone(FLAGS)`.
+    --do_train is set, a fresh head goes over `build_backbone(config)`.
     Raises when the backbone has fewer positions than `sequence_length`.
     """
-    model = _build_task_model(task_cls, FLAGS, **task_kwargs)
+    model = _build_task_model(task_cls, config, **task_kwargs)
     check_sequence_length(model.backbone, sequence_length)
     return model
 
 
-def _build_task_model(task_cls, FLAGS, **task_kwargs):
-    if FLAGS.preset and not FLAGS.init_checkpoint and _is_task_preset(FLAGS.preset, task_cls):
-        model = task_cls.from_preset(FLAGS.preset)
+def _build_task_model(task_cls, config, **task_kwargs):
+    if config.preset and not config.init_checkpoint and _is_task_preset(config.preset, task_cls):
+        model = task_cls.from_preset(config.preset)
         mismatched = {
             name: getattr(model, name) for name, value in task_kwargs.items() if getattr(model, name) != value
         }
         if not mismatched:
             model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
             return model
-        if not FLAGS.do_train:
+        if not config.do_train:
             raise ValueError(
-                f"--preset={FLAGS.preset} holds a {task_cls.__name__} with {mismatched}; this "
+                f"--preset={config.preset} holds a {task_cls.__name__} with {mismatched}; this "
                 f"task needs {task_kwargs}. Pass --do_train to train a new head on its backbone."
             )
         logging.warning(
             "--preset=%s holds a %s with %s; training a new head with %s.",
-            FLAGS.preset, task_cls.__name__, mismatched, task_kwargs,
+            config.preset, task_cls.__name__, mismatched, task_kwargs,
         )
-    return task_cls(backbone=build_backbone(FLAGS), **task_kwargs)
+    return task_cls(backbone=build_backbone(config), **task_kwargs)
 
 
-def load_tokenizer(FLAGS):
+def load_tokenizer(config):
     """An `AlbertTokenizer` from --spm_model_file, else from the --preset directory."""
-    if FLAGS.spm_model_file:
-        return keras_albert.AlbertTokenizer(proto=FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
-    if FLAGS.preset and os.path.isdir(FLAGS.preset):
-        return keras_albert.AlbertTokenizer.from_preset(FLAGS.preset)
+    if config.spm_model_file:
+        return keras_albert.AlbertTokenizer(proto=config.spm_model_file, lower_case=config.do_lower_case)
+    if config.preset and os.path.isdir(config.preset):
+        return keras_albert.AlbertTokenizer.from_preset(config.preset)
     raise ValueError("Pass --spm_model_file (or a --preset directory that holds a tokenizer).")
 
 
@@ -307,23 +358,23 @@ def check_vocabulary(tokenizer, backbone):
         )
 
 
-def create_optimizer_from_flags(FLAGS, num_train_steps):
+def create_optimizer(config, num_train_steps):
     """The --optimizer with linear warmup (--warmup_proportion) and linear decay.
 
     Args:
-        FLAGS: parsed flags.
+        config: `RunConfig`.
         num_train_steps: int. Training batches; with
             --gradient_accumulation_steps=N the schedule counts the
             `num_train_steps // N` weight updates.
     """
-    num_updates = max(1, num_train_steps // FLAGS.gradient_accumulation_steps)
+    num_updates = max(1, num_train_steps // config.gradient_accumulation_steps)
     return training.create_optimizer(
-        name=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
         num_train_steps=num_updates,
-        num_warmup_steps=int(num_updates * FLAGS.warmup_proportion),
-        weight_decay_rate=FLAGS.weight_decay,
-        gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
+        num_warmup_steps=int(num_updates * config.warmup_proportion),
+        weight_decay_rate=config.weight_decay,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
     )
 
 
@@ -541,22 +592,22 @@ def _to_dense_numpy(x):
 # === Training and outputs ===
 
 
-def compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs):
-    """`model.compile` with the flags' optimizer, XLA and steps-per-execution.
+def compile_for_training(model, config, num_train_steps, **compile_kwargs):
+    """`model.compile` with the configured optimizer, XLA and steps-per-execution.
 
     Call inside the strategy scope. Loss and metrics default to the task
     model's own (`compile_kwargs` overrides them).
     """
     model.compile(
-        optimizer=create_optimizer_from_flags(FLAGS, num_train_steps),
-        jit_compile=FLAGS.jit_compile,
-        steps_per_execution=FLAGS.steps_per_execution,
+        optimizer=create_optimizer(config, num_train_steps),
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
         **compile_kwargs,
     )
 
 
-def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwargs):
-    """Compiles with the flags' optimizer and runs `model.fit` with a progress bar.
+def train_model(model, dataset, steps_per_epoch, config, strategy, **compile_kwargs):
+    """Compiles with the configured optimizer and runs `model.fit` with a progress bar.
 
     `dataset` is a `training_dataset`; a fractional --num_train_epochs
     trains the first part of a last epoch. Weights are written to
@@ -564,17 +615,17 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
 
     Returns the Keras `History`.
     """
-    num_train_steps = max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
+    num_train_steps = max(1, int(round(steps_per_epoch * config.num_train_epochs)))
     epochs = int(math.ceil(num_train_steps / steps_per_epoch))
     with strategy.scope():
-        compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs)
+        compile_for_training(model, config, num_train_steps, **compile_kwargs)
     logging.info(
         "Training %d steps (%d per epoch, %s epochs).",
-        num_train_steps, steps_per_epoch, FLAGS.num_train_epochs,
+        num_train_steps, steps_per_epoch, config.num_train_epochs,
     )
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    os.makedirs(config.output_dir, exist_ok=True)
     checkpoint = keras.callbacks.ModelCheckpoint(
-        os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"), save_weights_only=True
+        os.path.join(config.output_dir, "checkpoint.weights.h5"), save_weights_only=True
     )
     callbacks = [checkpoint]
     last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch

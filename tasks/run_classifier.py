@@ -39,10 +39,10 @@ flags.DEFINE_string("task_name", None, f"GLUE task, one of: {', '.join(glue.TASK
 FLAGS = flags.FLAGS
 
 
-def _read(task, file_name, labeled, max_examples):
-    path = os.path.join(FLAGS.data_dir, file_name)
+def _read(task, data_dir, file_name, labeled, max_examples):
+    path = os.path.join(data_dir, file_name)
     if not os.path.isfile(path):
-        raise ValueError(f"{path} does not exist (--data_dir={FLAGS.data_dir}, --task_name={task.name}).")
+        raise ValueError(f"{path} does not exist (--data_dir={data_dir}, --task_name={task.name}).")
     examples = glue.read_examples(task, path, labeled=labeled, max_examples=max_examples)
     if not examples:
         raise ValueError(f"{path} has no examples.")
@@ -83,63 +83,63 @@ def spec_of(task, sequence_length):
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    if not FLAGS.task_name or not FLAGS.data_dir:
+    config = common.RunConfig.from_flags(FLAGS)
+    if not FLAGS.task_name or not config.data_dir:
         raise ValueError("--task_name and --data_dir are required.")
     task = glue.get_task(FLAGS.task_name)
     spec = spec_of(task, FLAGS.max_seq_length)
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(
-            keras_albert.AlbertTextClassifier, FLAGS, spec.sequence_length, num_classes=task.num_classes
+            keras_albert.AlbertTextClassifier, config, spec.sequence_length, num_classes=task.num_classes
         )
     common.check_vocabulary(tokenizer, model.backbone)
     preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
 
-    if FLAGS.do_train:
-        examples = _read(task, task.train_file, True, FLAGS.max_train_examples)
+    if config.do_train:
+        examples = _read(task, config.data_dir, task.train_file, True, config.max_train_examples)
         features = _encode(preprocessor, task, examples, "train")
         dataset = common.training_dataset(
             features,
             _label_ids(task, examples),
-            FLAGS.train_batch_size,
+            config.train_batch_size,
             spec.sequence_length,
-            seed=FLAGS.seed,
+            seed=config.seed,
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, spec.sequence_length
+            features, config.train_batch_size, spec.sequence_length
         )
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
         common.save_trained_model(
             model,
-            FLAGS.output_dir,
+            config.output_dir,
             tokenizer,
             spec,
             preprocessor=preprocessor,
         )
 
-    if FLAGS.do_eval:
+    if config.do_eval:
         results = {}
         for file_name, prefix in task.eval_files:
-            examples = _read(task, file_name, True, FLAGS.max_eval_examples)
+            examples = _read(task, config.data_dir, file_name, True, config.max_eval_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.eval_batch_size, spec.sequence_length
+                model, features, config.eval_batch_size, spec.sequence_length
             )
             results.update(metrics.compute_metrics(task.metrics, _label_ids(task, examples), outputs, prefix))
             results[prefix + "num_truncated"] = features["stats"]["num_truncated"]
-        common.write_eval_results(FLAGS.output_dir, results)
+        common.write_eval_results(config.output_dir, results)
 
-    if FLAGS.do_predict:
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
+    if config.do_predict:
+        os.makedirs(config.output_dir, exist_ok=True)
         for file_name, submission_name in task.predict_files:
-            examples = _read(task, file_name, False, FLAGS.max_predict_examples)
+            examples = _read(task, config.data_dir, file_name, False, config.max_predict_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.predict_batch_size, spec.sequence_length
+                model, features, config.predict_batch_size, spec.sequence_length
             )
-            write_submission(os.path.join(FLAGS.output_dir, submission_name), task, examples, outputs)
+            write_submission(os.path.join(config.output_dir, submission_name), task, examples, outputs)
 
 
 if __name__ == "__main__":

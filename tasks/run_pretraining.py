@@ -202,9 +202,9 @@ def train(model, strategy, files, metadata, is_chief):
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
+    config = common.RunConfig.from_flags(FLAGS)
     check_pretraining_flags()
-    strategy = common.configure_runtime(FLAGS)
+    strategy = common.configure_runtime(config)
     is_chief = task_index() == 0
     files, metadata = load_input_files(FLAGS.input_file)
     tokenizer = load_tokenizer(metadata)

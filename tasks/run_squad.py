@@ -67,26 +67,30 @@ FLAGS = flags.FLAGS
 SQUAD_MAX_SEQ_LENGTH = 384
 
 
-def _check_squad_flags():
-    if FLAGS.do_train and not FLAGS.train_file:
+def _check_files(config):
+    if config.do_train and not config.train_file:
         raise ValueError("--do_train needs --train_file.")
-    if (FLAGS.do_eval or FLAGS.do_predict) and not FLAGS.predict_file:
+    if (config.do_eval or config.do_predict) and not config.predict_file:
         raise ValueError("--do_eval and --do_predict need --predict_file.")
+
+
+def spec_from_flags(flag_values):
+    """The QA spec the flags ask for: what this run packs, decodes and saves.
+
+    --max_seq_length defaults to SQuAD's 384 here, and that is the length
+    every check and window uses.
+    """
     for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
-        if FLAGS[name].value < 1:
-            raise ValueError(f"--{name} must be a positive integer. Got {FLAGS[name].value}.")
-
-
-def spec_from_flags(null_score_diff_threshold):
-    """The QA spec the flags ask for: what this run packs, decodes and saves."""
+        if flag_values[name].value < 1:
+            raise ValueError(f"--{name} must be a positive integer. Got {flag_values[name].value}.")
     return QuestionAnsweringSpec(
-        sequence_length=FLAGS.max_seq_length if FLAGS["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH,
-        doc_stride=FLAGS.doc_stride,
-        max_query_length=FLAGS.max_query_length,
-        n_best_size=FLAGS.n_best_size,
-        max_answer_length=FLAGS.max_answer_length,
-        version_2_with_negative=FLAGS.version_2_with_negative,
-        null_score_diff_threshold=float(null_score_diff_threshold),
+        sequence_length=flag_values.max_seq_length if flag_values["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH,
+        doc_stride=flag_values.doc_stride,
+        max_query_length=flag_values.max_query_length,
+        n_best_size=flag_values.n_best_size,
+        max_answer_length=flag_values.max_answer_length,
+        version_2_with_negative=flag_values.version_2_with_negative,
+        null_score_diff_threshold=flag_values.null_score_diff_threshold,
     )
 
 
@@ -165,53 +169,52 @@ def evaluate(examples, answers, spec):
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    _check_squad_flags()
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
-    # The threshold before the model is known; the model's own (from a
-    # preset) replaces the default below unless the flag was given.
-    spec = spec_from_flags(FLAGS.null_score_diff_threshold)
+    config = common.RunConfig.from_flags(FLAGS)
+    _check_files(config)
+    spec = spec_from_flags(FLAGS)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, FLAGS, spec.sequence_length)
+        model = common.build_task_model(keras_albert.AlbertQuestionAnswerer, config, spec.sequence_length)
     common.check_vocabulary(tokenizer, model.backbone)
+    # A preset's tuned threshold unless the flag is given.
     if FLAGS["null_score_diff_threshold"].present:
-        model.null_score_diff_threshold = FLAGS.null_score_diff_threshold
+        model.null_score_diff_threshold = spec.null_score_diff_threshold
     spec = spec.replace(null_score_diff_threshold=float(model.null_score_diff_threshold))
 
-    if FLAGS.do_train:
-        examples = _read(FLAGS.train_file, FLAGS.max_train_examples)
+    if config.do_train:
+        examples = _read(config.train_file, config.max_train_examples)
         features = _encode(tokenizer, examples, spec, is_training=True)
         positions = {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
         dataset = common.training_dataset(
-            features, positions, FLAGS.train_batch_size, spec.sequence_length, seed=FLAGS.seed
+            features, positions, config.train_batch_size, spec.sequence_length, seed=config.seed
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, spec.sequence_length
+            features, config.train_batch_size, spec.sequence_length
         )
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(model, FLAGS.output_dir, tokenizer, spec)
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
+        common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
-    if FLAGS.do_eval or FLAGS.do_predict:
+    if config.do_eval or config.do_predict:
         max_examples = (
-            FLAGS.max_eval_examples if FLAGS.max_eval_examples is not None else FLAGS.max_predict_examples
+            config.max_eval_examples if config.max_eval_examples is not None else config.max_predict_examples
         )
-        examples = _read(FLAGS.predict_file, max_examples)
+        examples = _read(config.predict_file, max_examples)
         unanswerable = [example.question_id for example in examples if not example.answers]
-        if FLAGS.do_eval and unanswerable and not FLAGS.version_2_with_negative:
+        if config.do_eval and unanswerable and not spec.version_2_with_negative:
             raise ValueError(
-                f"{FLAGS.predict_file} has {len(unanswerable)} questions without answers (e.g. "
+                f"{config.predict_file} has {len(unanswerable)} questions without answers (e.g. "
                 f"{unanswerable[0]!r}): evaluate SQuAD v2.0 files with --version_2_with_negative."
             )
         features = _encode(tokenizer, examples, spec, is_training=False)
-        answers = predict_answers(model, examples, features, spec, FLAGS.predict_batch_size)
-        write_prediction_files(FLAGS.output_dir, answers)
-        if FLAGS.do_eval:
+        answers = predict_answers(model, examples, features, spec, config.predict_batch_size)
+        write_prediction_files(config.output_dir, answers)
+        if config.do_eval:
             results = evaluate(examples, answers, spec)
             results["null_score_diff_threshold"] = spec.null_score_diff_threshold
             for name in ("num_examples", "num_windows", "num_questions_truncated"):
                 results[name] = features["stats"][name]
-            common.write_eval_results(FLAGS.output_dir, results)
+            common.write_eval_results(config.output_dir, results)
 
 
 if __name__ == "__main__":

@@ -334,3 +334,66 @@ def test_a_preset_without_a_spec_or_with_one_that_does_not_fit_is_refused(classi
     save_task_spec(classifier_preset, TextClassificationSpec(labels=("a", "b", "c"), sequence_length=SEQUENCE_LENGTH))
     with pytest.raises(TaskSpecError, match=r"task_spec\.json: field 'labels': 3 labels for a head of 2 units"):
         saved_model.load_task_preset(str(classifier_preset))
+
+
+@pytest.mark.heavy
+def test_multiple_choice_export_chooses_as_run_multiple_choice(albert_tokenizer, tmp_path):
+    import keras_albert
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+    from keras_albert.task_spec import MultipleChoiceSpec
+    from tasks.multiple_choice import ChoiceExample
+    from tasks.run_multiple_choice import encode_choices
+
+    chooser = informative_weights(keras_albert.AlbertMultipleChoice(tiny_backbone(albert_tokenizer, seed=6)), seed=6)
+    spec = MultipleChoiceSpec(num_choices=3, sequence_length=32)
+    path = export_saved_model(chooser, albert_tokenizer, str(tmp_path), spec=spec)
+    examples = [
+        ChoiceExample("q1", "The cat sat on the mat all day long.", "Where did the cat sit?", ("on the mat", "in a tree", "nowhere"), None),
+        ChoiceExample("q2", "", "It rained, so _ stayed home.", ("we", "the picnic", "Crème brûlée"), None),
+        ChoiceExample("q3", "A long context " * 20, "What is it?", ("a test", "", "long"), None),
+    ]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](
+        context=tf.constant([e.context for e in examples]),
+        question=tf.constant([e.question for e in examples]),
+        choices=tf.constant([list(e.options) for e in examples]),
+    )
+    packed = encode_choices(AlbertPreprocessor(albert_tokenizer, sequence_length=32), examples, "test")
+    for index in range(len(examples)):
+        logits = chooser.predict({name: packed[name][index][None] for name in ("token_ids", "segment_ids", "padding_mask")}, verbose=0)
+        np.testing.assert_allclose(outputs["logits"][index].numpy(), logits[0], atol=1e-5)
+        np.testing.assert_allclose(outputs["probabilities"][index].numpy(), tf.nn.softmax(logits[0]).numpy(), atol=1e-6)
+        assert int(outputs["choice_ids"][index]) == int(np.argmax(logits[0]))
+    assert len(set(outputs["choice_ids"].numpy().tolist())) > 1  # Informative weights: choices differ.
+
+
+@pytest.mark.heavy
+def test_fill_mask_export_gives_the_pretrainers_top_pieces_for_every_mask(albert_tokenizer, tmp_path):
+    import keras_albert
+    from keras_albert.task_spec import PretrainingSpec
+
+    pretrainer = informative_weights(keras_albert.AlbertPretrainer(tiny_backbone(albert_tokenizer, seed=7)), seed=7)
+    path = export_saved_model(pretrainer, albert_tokenizer, str(tmp_path), spec=PretrainingSpec(sequence_length=24, top_k=4))
+    texts = ["The [MASK] sat on the [MASK].", "[MASK] brûlée", "no mask here", "x " * 40 + "[MASK]"]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+    assert outputs["num_masks"].numpy().tolist() == [2, 1, 0, 0]  # The last mask is cut off at 24 tokens.
+    for index, text in enumerate(texts[:2]):
+        # Reference: each part tokenized on its own, [MASK] between them.
+        ids = [albert_tokenizer.cls_token_id]
+        for number, part in enumerate(text.split("[MASK]")):
+            if number:
+                ids.append(albert_tokenizer.mask_token_id)
+            ids.extend(np.asarray(albert_tokenizer(part)).tolist())
+        ids.append(albert_tokenizer.sep_token_id)
+        positions = [i for i, token in enumerate(ids) if token == albert_tokenizer.mask_token_id]
+        features = {
+            "token_ids": np.array([ids], np.int32), "segment_ids": np.zeros((1, len(ids)), np.int32),
+            "padding_mask": np.ones((1, len(ids)), np.int32), "mask_positions": np.array([positions], np.int32),
+        }
+        probabilities = tf.nn.softmax(pretrainer.predict(features, verbose=0)["mlm_logits"][0]).numpy()
+        for mask, row in enumerate(probabilities):
+            expected_ids = np.argsort(-row, kind="stable")[:4]
+            assert outputs["top_k_ids"][index, mask].numpy().tolist() == expected_ids.tolist()
+            np.testing.assert_allclose(outputs["top_k_probabilities"][index, mask].numpy(), row[expected_ids], atol=1e-6)
+            assert [p.decode() for p in outputs["top_k_pieces"][index, mask].numpy()] == [
+                albert_tokenizer.id_to_token(int(i)) for i in expected_ids
+            ]

@@ -72,14 +72,18 @@ def test_common_flags_use_the_original_albert_names_and_can_be_defined_twice():
         assert name in flags.FLAGS
 
 
-def test_check_flags_explains_what_is_missing():
+def test_run_config_from_flags_explains_what_is_missing_and_reads_every_common_flag():
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["prog", "--output_dir=/tmp/x", "--albert_config_file=c.json"])
     with pytest.raises(ValueError, match="Nothing to do"):
-        common.check_flags(flags.FLAGS)
+        common.RunConfig.from_flags(flags.FLAGS)
     flags.FLAGS(["prog", "--do_train", "--preset=p", "--output_dir=/tmp/x", "--albert_config_file=c.json"])
     with pytest.raises(ValueError, match="either --preset or --albert_config_file"):
-        common.check_flags(flags.FLAGS)
+        common.RunConfig.from_flags(flags.FLAGS)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["prog", "--do_eval", "--preset=p", "--output_dir=/tmp/x", "--train_batch_size=7", "--optimizer=lamb"])
+    config = common.RunConfig.from_flags(flags.FLAGS)
+    assert (config.do_eval, config.preset, config.train_batch_size, config.optimizer) == (True, "p", 7, "lamb")
     flags.FLAGS.unparse_flags()
 
 
@@ -199,12 +203,12 @@ def test_check_vocabulary_rejects_a_tokenizer_larger_than_the_embedding(tmp_path
         common.check_vocabulary(albert_tokenizer, backbone)
 
 
-def test_optimizer_from_flags_counts_updates_under_gradient_accumulation():
-    values = types.SimpleNamespace(
-        optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, weight_decay=0.01,
+def test_optimizer_counts_updates_under_gradient_accumulation():
+    config = common.RunConfig(
+        output_dir="unused", optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, weight_decay=0.01,
         gradient_accumulation_steps=2,
     )
-    optimizer = common.create_optimizer_from_flags(values, num_train_steps=100)
+    optimizer = common.create_optimizer(config, num_train_steps=100)
     assert isinstance(optimizer, training.Lamb)
     schedule = optimizer._learning_rate
     assert (schedule.decay_steps, schedule.warmup_steps) == (50, 5)
