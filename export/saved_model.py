@@ -96,7 +96,7 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
         version: int; default: one more than the largest existing version.
         overwrite: bool. Replace an existing version directory.
         spec: the model's `TaskSpec` (a preset's `task_spec.json`);
-            default `serving_signatures.default_spec(model)`.
+            default `keras_albert.task_spec.default_spec(model)`.
         **overrides: spec fields to change (`sequence_length=96`,
             `labels=[...]`, `version_2_with_negative=True`, ...); the
             result is checked against the model.
@@ -121,7 +121,7 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
     if os.path.exists(version_dir) and not overwrite:
         raise ValueError(f"{version_dir} already exists; pass a new version or overwrite=True.")
 
-    spec = serving_signatures.default_spec(model) if spec is None else spec
+    spec = task_spec.default_spec(model) if spec is None else spec
     if "labels" in overrides and overrides["labels"] is not None:
         overrides["labels"] = tuple(str(label) for label in overrides["labels"])
     spec = spec.replace(**overrides)

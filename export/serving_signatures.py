@@ -455,31 +455,6 @@ def fill_mask_function(model, tokenizer, sequence_length, top_k):
     return fill
 
 
-def default_spec(model):
-    """The spec of a model saved without one: its head's size, its preprocessor's length.
-
-    Fails for a token classifier, whose tags only its spec knows.
-    """
-    task = task_of(model)
-    spec_class = task_spec.TASKS[task].spec_class
-    preprocessor = getattr(model, "preprocessor", None)
-    backbone = model if task == "backbone" else model.backbone
-    sequence_length = spec_class.__dataclass_fields__["sequence_length"].default
-    if preprocessor is not None and hasattr(preprocessor, "sequence_length"):
-        sequence_length = preprocessor.sequence_length
-    fields = {"sequence_length": min(sequence_length, backbone.max_sequence_length)}
-    if task == "text_classification":
-        fields["labels"] = tuple(str(i) for i in range(model.num_classes))
-    elif task == "token_classification":
-        raise ValueError("A token classifier needs its task spec (its tags in class-id order): pass `spec`.")
-    elif task == "question_answering":
-        fields["null_score_diff_threshold"] = float(model.null_score_diff_threshold)
-        fields["max_query_length"] = min(
-            spec_class.__dataclass_fields__["max_query_length"].default, max(1, fields["sequence_length"] // 2)
-        )
-    return spec_class(**fields)
-
-
 def _text_classification(model, tokenizer, preprocessor, spec):
     return text_classifier_function(model, preprocessor, spec.labels, spec.text_pair)
 
@@ -522,13 +497,13 @@ def serving_functions(model, tokenizer, spec=None):
         model: a model of `keras_albert.task_spec.TASKS`.
         tokenizer: its `AlbertTokenizer`.
         spec: its `TaskSpec` (the preset's `task_spec.json`); default
-            `default_spec(model)`. Checked against the model.
+            `keras_albert.task_spec.default_spec(model)`. Checked against the model.
 
     Returns:
         dict `{"serving_default": tf.function, "token_ids": tf.function}`.
     """
     task = task_of(model)
-    spec = default_spec(model) if spec is None else spec
+    spec = task_spec.default_spec(model) if spec is None else spec
     task_spec.check_spec_for_model(spec, model, "the serving spec")
     preprocessor = getattr(model, "preprocessor", None)
     if not isinstance(preprocessor, AlbertPreprocessor) or preprocessor.sequence_length != spec.sequence_length:

@@ -271,6 +271,34 @@ def task_of(model):
     )
 
 
+def default_spec(model):
+    """The spec of a model that has none (e.g. converted from a checkpoint):
+    class names "0", "1", ..., its preprocessor's sequence length (else the
+    task's default, at most the model's positions), the QA model's null
+    threshold; other fields the task's defaults.
+
+    Raises for a token classifier, whose tags only a spec can tell.
+    """
+    task = task_of(model)
+    spec_class = TASKS[task].spec_class
+    defaults = {field.name: field.default for field in dataclasses.fields(spec_class)}
+    backbone = model if task == "backbone" else model.backbone
+    sequence_length = getattr(getattr(model, "preprocessor", None), "sequence_length", None)
+    fields = {"sequence_length": min(sequence_length or defaults["sequence_length"], backbone.max_sequence_length)}
+    if task == "text_classification":
+        fields["labels"] = tuple(str(i) for i in range(model.num_classes))
+    elif task == "token_classification":
+        raise TaskSpecError(
+            "A token classifier needs its task spec (its tags in class-id order, its tag scheme): "
+            "pass one (keras_albert.task_spec.TokenClassificationSpec)."
+        )
+    elif task == "question_answering":
+        fields["null_score_diff_threshold"] = float(model.null_score_diff_threshold)
+        # Room for a context in short models.
+        fields["max_query_length"] = min(defaults["max_query_length"], max(1, fields["sequence_length"] // 2))
+    return spec_class(**fields)
+
+
 def spec_from_json(content, where=None):
     """A spec from `TaskSpec.to_json()`'s dict; `where` names the source in errors."""
     if not isinstance(content, dict):

@@ -9,7 +9,6 @@ SQuAD v2.0, both classes for MRPC, several tags for NER.
 
 import json
 
-import numpy as np
 import pytest
 from conftest import informative_weights, run_python
 
@@ -35,6 +34,20 @@ def informative_backbone(tmp_path_factory, albert_tokenizer):
     (directory / "backbone.json").write_text(json.dumps(arguments))
     backbone.save_weights(str(directory / "backbone.weights.h5"))
     return str(directory / "backbone.json"), str(directory / "backbone.weights.h5")
+
+
+@pytest.fixture(scope="module")
+def informative_pair_classifier(tmp_path_factory, albert_tokenizer):
+    """A 2-class classifier preset whose head has informative weights too
+    (pooled outputs differ little between sentence pairs)."""
+    import keras_albert
+
+    preset = tmp_path_factory.mktemp("classifier")
+    arguments = dict(BACKBONE_ARGUMENTS, vocabulary_size=albert_tokenizer.vocabulary_size())
+    classifier = keras_albert.AlbertTextClassifier(keras_albert.AlbertBackbone(**arguments), num_classes=2)
+    informative_weights(classifier, seed=12).save_to_preset(str(preset))
+    albert_tokenizer.save_to_preset(str(preset))
+    return str(preset)
 
 
 def model_flags(informative_backbone, spm_model_path):
@@ -100,15 +113,15 @@ def test_squad_v2_model_served_gives_run_squads_answers_no_answer_included(
 
 
 def test_mrpc_pair_classifier_served_gives_run_classifiers_labels(
-    tmp_path_factory, tmp_path, shared_data_dir, spm_model_path, informative_backbone
+    tmp_path_factory, tmp_path, shared_data_dir, spm_model_path, informative_pair_classifier
 ):
     output_dir = tmp_path_factory.mktemp("mrpc")
     data_dir = shared_data_dir / "glue_mrpc"
     common.run_program(run_classifier.main, [
-        "run_classifier", "--task_name=mrpc", f"--data_dir={data_dir}", *model_flags(informative_backbone, spm_model_path),
-        f"--output_dir={output_dir}", "--max_seq_length=64", "--do_train", "--do_predict",
-        "--max_train_examples=16", "--max_predict_examples=40", "--train_batch_size=16", "--num_train_epochs=1",
-        "--learning_rate=1e-3",
+        "run_classifier", "--task_name=mrpc", f"--data_dir={data_dir}", f"--preset={informative_pair_classifier}",
+        f"--spm_model_file={spm_model_path}", f"--output_dir={output_dir}", "--max_seq_length=64", "--do_train",
+        "--do_predict", "--max_train_examples=16", "--max_predict_examples=40", "--train_batch_size=16",
+        "--num_train_epochs=1", "--learning_rate=1e-6",
     ])
     lines = (output_dir / "MRPC.tsv").read_text().splitlines()[1:]
     expected = [line.split("\t")[1] for line in lines]
@@ -123,29 +136,32 @@ def test_mrpc_pair_classifier_served_gives_run_classifiers_labels(
 
 
 def test_ner_with_a_non_default_window_stride_served_gives_run_ners_tags(
-    tmp_path_factory, tmp_path, shared_data_dir, spm_model_path, informative_backbone
+    tmp_path_factory, tmp_path, shared_data_dir, spm_model_path, informative_backbone, albert_tokenizer
 ):
+    from keras_albert import token_labels
+
     output_dir = tmp_path_factory.mktemp("ner")
     wnut = shared_data_dir / "wnut17"
     common.run_program(run_ner.main, [
-        "run_ner", f"--train_file={wnut / 'wnut17train.conll'}", f"--eval_file={wnut / 'emerging.dev.conll'}",
+        "run_ner", f"--train_file={wnut / 'wnut17train.conll'}", f"--predict_file={wnut / 'emerging.dev.conll'}",
         *model_flags(informative_backbone, spm_model_path), f"--output_dir={output_dir}",
         # 14-piece windows every 3 pieces (the default would be 7): most
         # sentences are cut, and the stride decides which window tags a word.
-        "--max_seq_length=16", "--window_stride=3", "--do_train", "--do_eval", "--max_train_examples=16",
-        "--max_eval_examples=30", "--train_batch_size=16", "--num_train_epochs=1", "--learning_rate=1e-3",
+        "--max_seq_length=16", "--window_stride=3", "--do_train", "--do_predict", "--max_train_examples=16",
+        "--max_predict_examples=30", "--train_batch_size=16", "--num_train_epochs=1", "--learning_rate=1e-6",
     ])
-    assert json.loads((output_dir / "eval_results.json").read_text())["num_split_sentences"] > 10
     sentences = [
         [line.split("\t") for line in block.splitlines()]
-        for block in (output_dir / "predictions.txt").read_text(encoding="utf-8").split("\n\n") if block.strip()
+        for block in (output_dir / "test_predictions.txt").read_text(encoding="utf-8").split("\n\n") if block.strip()
     ]
     words = [[columns[0] for columns in sentence] for sentence in sentences]
-    expected = [[columns[2] for columns in sentence] for sentence in sentences]
+    expected = [[columns[1] for columns in sentence] for sentence in sentences]
+    assert len(sentences) == 30
+    num_pieces = [sum(map(len, token_labels.tokenize_words(albert_tokenizer, w)[0])) for w in words]
+    assert sum(n > 14 for n in num_pieces) > 10  # Sentences in several windows.
     assert len({tag for tags in expected for tag in tags}) > 1, expected
     texts = [" ".join(sentence_words) for sentence_words in words]
     assert all(text.split() == sentence_words for text, sentence_words in zip(texts, words))
     served = serve(export(output_dir, tmp_path), {"text": texts}, "word_tags", tmp_path)
     assert [row[: len(tags)] for row, tags in zip(served, expected)] == expected
     assert all(not any(row[len(tags):]) for row, tags in zip(served, expected))
-    assert np.mean([len(w) for w in words]) > 5

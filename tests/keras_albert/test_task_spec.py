@@ -109,3 +109,15 @@ def test_a_spec_inconsistent_with_the_weights_is_refused_naming_both_values(tmp_
 def test_a_window_stride_longer_than_the_window_is_refused():
     with pytest.raises(TaskSpecError, match=r"field 'window_stride': 15 exceeds the window of 14 pieces"):
         TokenClassificationSpec(labels=("O",), sequence_length=16, window_stride=15)
+
+
+def test_default_spec_of_a_model_without_one():
+    backbone = tiny_backbone(max_sequence_length=32)
+    spec = task_spec.default_spec(keras_albert.AlbertTextClassifier(backbone, num_classes=3))
+    assert spec == TextClassificationSpec(labels=("0", "1", "2"), sequence_length=32)
+    reader = keras_albert.AlbertQuestionAnswerer(backbone, null_score_diff_threshold=-2.5)
+    assert task_spec.default_spec(reader) == QuestionAnsweringSpec(
+        sequence_length=32, max_query_length=16, null_score_diff_threshold=-2.5
+    )
+    with pytest.raises(TaskSpecError, match="A token classifier needs its task spec"):
+        task_spec.default_spec(keras_albert.AlbertTokenClassifier(backbone, num_classes=3))
