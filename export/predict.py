@@ -81,7 +81,8 @@ def define_flags(flag_values=flags.FLAGS):
 
 
 def split_fields(lines, input_names, first_line_number=1):
-    """Columns by input name from tab-separated lines (`choices`: all remaining fields)."""
+    """Columns by input name from tab-separated lines (`choices`: all remaining
+    fields, at least two)."""
     columns = {name: [] for name in input_names}
     takes_choices = input_names[-1] == "choices"
     for number, line in enumerate(lines, start=first_line_number):

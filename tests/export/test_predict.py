@@ -66,10 +66,10 @@ def test_multiple_choice_lines_take_every_remaining_field_as_a_choice():
     names = predict.INPUT_NAMES["multiple_choice"]
     columns = predict.split_fields(["ctx\tWho _?\tAnn\tBob\tCy", "\tq\ta\tb\tc"], names)
     assert columns == {"context": ["ctx", ""], "question": ["Who _?", "q"], "choices": [["Ann", "Bob", "Cy"], ["a", "b", "c"]]}
-    with pytest.raises(ValueError, match="input line 3: expected at least 3 tab-separated fields"):
+    with pytest.raises(ValueError, match="input line 3: expected at least 4 tab-separated fields"):
         predict.split_fields(["ctx\tq"], names, first_line_number=3)
     with pytest.raises(ValueError, match="the same number of choices"):
-        predict.split_fields(["c\tq\ta\tb", "c\tq\ta"], names)
+        predict.split_fields(["c\tq\ta\tb", "c\tq\ta\tb\tc"], names)
 
 
 @pytest.mark.heavy
