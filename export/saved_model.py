@@ -6,7 +6,8 @@ r"""SavedModels for TF Serving: `<model_base>/<version>/`, string-in signatures.
 <model_base>/<version>/saved_model.pb        signatures (see serving_signatures.py)
 <model_base>/<version>/variables/
 <model_base>/<version>/assets/spiece.model   the SentencePiece model
-<model_base>/<version>/assets/serving_config.json   task, labels, options
+<model_base>/<version>/assets/serving_config.json   task, model class, signatures, tokenizer options
+<model_base>/<version>/assets/task_spec.json        the task spec served (keras_albert.task_spec)
 <model_base>/<version>/assets.extra/tf_serving_warmup_requests
 ```
 
