@@ -1,20 +1,33 @@
 r"""Runs an exported model on text from a file or stdin; JSON lines out.
 
     python -m export.predict --model=/models/albert_sst2/1 < sentences.txt
-    python -m export.predict --model=sst2_int8.tflite --preset=/tmp/sst2 --input=sentences.txt
+    python -m export.predict --model=sst2_tflite/text_classification_int8.tflite --input=sentences.txt
     echo -e "Who wrote it?\tIt was written by Ann." | python -m export.predict --model=/models/squad/1
 
-One example per line; a model with two text inputs (`text`/`text_pair`,
-`question`/`context`) takes them separated by a tab. Each output line is
-a JSON object for one input line, in order.
+One example per line; a model with several text inputs takes them separated
+by tabs: `text<TAB>text_pair`, `question<TAB>context`, multiple choice
+`context<TAB>question<TAB>choice<TAB>choice...`. Each output line is a JSON
+object for one input line, in order, of the same shape for a task whatever
+the model file's format (`RESPONSE_FIELDS`):
+
+| task | fields |
+|---|---|
+| text_classification | `label`, `label_id`, `probabilities`, `logits` (one label: `score`) |
+| token_classification | `words`, `word_tags`, `entities` (`type`, `start_word`, `end_word` inclusive, `text`) |
+| question_answering | `answer_text` ("" for no answer), `has_answer`, `null_odds` |
+| multiple_choice | `choice_id`, `probabilities` |
+| pretraining (fill-mask) | `masks`: per `[MASK]`, `pieces` and `probabilities` (best first) |
+| backbone | `pooled_output` |
+
+The task and its settings come from the task spec the model was exported
+with: a SavedModel's `assets/task_spec.json`, or for a `.tflite` the
+`task_spec.json` that `export.tflite` writes beside it (or `--preset`'s).
 
 - A SavedModel (a version directory of `export.saved_model`) or a
   string-input `.tflite` runs its `serving_default` signature: tokenization
-  and post-processing happen in the model. Per-word and per-entity outputs
-  are cut to `num_words` / `num_entities`.
-- A token-id `.tflite` (signature `token_ids`) needs the tokenizer:
-  `--preset` (a task program's output directory: tokenizer, labels, task)
-  or `--spm_model_file`. The text is tokenized and the outputs
+  (and for a SavedModel, post-processing) happen in the model.
+- A token-id `.tflite` (signature `token_ids`) needs the tokenizer
+  (`--preset`, or `--spm_model_file`). The text is tokenized and the outputs
   post-processed on the host with the task programs' own code
   (`AlbertPreprocessor`; `token_labels` windows and entity spans;
   `question_answering` windows and `decode_answer`), so the answers are
@@ -30,10 +43,27 @@ import tensorflow as tf
 from absl import flags
 
 import keras_albert_cli
+from keras_albert import task_spec
 from . import serving_signatures
 
-# Two-input signatures, in the order their fields appear on a line.
-_INPUT_ORDERS = (("question", "context"), ("text", "text_pair"), ("text",))
+# The inputs of each task's `serving_default`, in the order they appear on a line.
+INPUT_NAMES = {
+    "text_classification": ("text",),
+    "token_classification": ("text",),
+    "question_answering": ("question", "context"),
+    "multiple_choice": ("context", "question", "choices"),
+    "pretraining": ("text",),
+    "backbone": ("text",),
+}
+# The JSON fields of a response line, per task.
+RESPONSE_FIELDS = {
+    "text_classification": ("label", "label_id", "probabilities", "logits"),
+    "token_classification": ("words", "word_tags", "entities"),
+    "question_answering": ("answer_text", "has_answer", "null_odds"),
+    "multiple_choice": ("choice_id", "probabilities"),
+    "pretraining": ("masks",),
+    "backbone": ("pooled_output",),
+}
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -42,67 +72,110 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("input", "-", "Text file, one example per line ('-': stdin).", flag_values=flag_values)
     flags.DEFINE_string("output", "-", "JSON lines file ('-': stdout).", flag_values=flag_values)
     flags.DEFINE_integer("batch_size", 32, "Examples per model call.", flag_values=flag_values)
-    flags.DEFINE_string("preset", None, "Token-id .tflite: the task preset (tokenizer, labels, task).", flag_values=flag_values)
-    flags.DEFINE_string("spm_model_file", None, "Token-id .tflite: the SentencePiece model (without --preset).", flag_values=flag_values)
+    flags.DEFINE_string(
+        "preset", None, ".tflite: the task preset (task spec; tokenizer for a token-id model).", flag_values=flag_values
+    )
+    flags.DEFINE_string(
+        "spm_model_file", None, "Token-id .tflite: the SentencePiece model (without --preset).", flag_values=flag_values
+    )
     flags.DEFINE_bool("do_lower_case", True, "With --spm_model_file: lower-case text.", flag_values=flag_values)
-    flags.DEFINE_integer("max_seq_length", 128, "Token-id .tflite: packed length.", flag_values=flag_values)
-    flags.DEFINE_integer("doc_stride", 128, "Token-id QA .tflite: context tokens between windows.", flag_values=flag_values)
-    flags.DEFINE_integer("max_query_length", 64, "Token-id QA .tflite: question tokens kept.", flag_values=flag_values)
-    flags.DEFINE_bool("version_2_with_negative", False, "Token-id QA .tflite: allow 'no answer'.", flag_values=flag_values)
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value] if value.ndim else _jsonable(value.item())
-    if isinstance(value, (np.floating, float)):
-        return float(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def rows_of(outputs):
-    """Per-example dicts from batched outputs, padding cut by the counts."""
-    num_rows = len(next(iter(outputs.values())))
-    rows = []
-    for index in range(num_rows):
-        row = {}
-        for name, value in outputs.items():
-            item = value[index]
-            if name.startswith("word") and "num_words" in outputs:
-                item = item[: int(outputs["num_words"][index])]
-            elif name.startswith("entity_") and "num_entities" in outputs:
-                item = item[: int(outputs["num_entities"][index])]
-            row[name] = _jsonable(item)
-        rows.append(row)
-    return rows
 
 
 def split_fields(lines, input_names, first_line_number=1):
+    """Columns by input name from tab-separated lines (`choices`: all remaining
+    fields, at least two)."""
     columns = {name: [] for name in input_names}
+    takes_choices = input_names[-1] == "choices"
     for number, line in enumerate(lines, start=first_line_number):
         fields = line.split("\t") if len(input_names) > 1 else [line]
-        if len(fields) != len(input_names):
+        too_few = len(fields) < len(input_names) + (1 if takes_choices else 0)
+        if too_few or (not takes_choices and len(fields) != len(input_names)):
+            expected = f"at least {len(input_names) + 1}" if takes_choices else str(len(input_names))
             raise ValueError(
-                f"input line {number}: expected {len(input_names)} tab-separated fields "
+                f"input line {number}: expected {expected} tab-separated fields "
                 f"({', '.join(input_names)}), found {len(fields)}."
             )
+        if takes_choices:
+            fields = fields[: len(input_names) - 1] + [fields[len(input_names) - 1 :]]
         for name, field in zip(input_names, fields):
             columns[name].append(field)
+    if takes_choices and len({len(choices) for choices in columns["choices"]}) > 1:
+        raise ValueError(f"input lines {first_line_number}..: every line of a batch needs the same number of choices.")
     return columns
 
 
-def _ordered_inputs(names):
-    for order in _INPUT_ORDERS:
-        if set(order) == set(names):
-            return order
-    raise ValueError(f"The signature takes {sorted(names)}; expected one of {_INPUT_ORDERS}.")
+def _text(value):
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _floats(values):
+    return [float(v) for v in np.asarray(values).reshape(-1)]
+
+
+def classification_rows(logits, labels):
+    """Response rows of a classifier from its logits `[batch, classes]`."""
+    logits = np.asarray(logits, np.float64)
+    if logits.shape[-1] == 1:
+        return [{"score": float(row[0])} for row in logits]
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+    rows = []
+    for row_logits, row_probabilities in zip(logits, probabilities):
+        label_id = int(np.argmax(row_logits))
+        rows.append({
+            "label": labels[label_id], "label_id": label_id,
+            "probabilities": _floats(row_probabilities), "logits": _floats(row_logits),
+        })
+    return rows
+
+
+def entity_rows(words, spans):
+    """Entities of `(type, start_word, end_word)` spans (ends inclusive), with their text."""
+    return [
+        {"type": entity_type, "start_word": int(start), "end_word": int(end), "text": " ".join(words[int(start) : int(end) + 1])}
+        for entity_type, start, end in spans
+    ]
+
+
+def response_rows(task, outputs, spec):
+    """Response rows (`RESPONSE_FIELDS[task]`) from a `serving_default`'s batched outputs."""
+    if task == "text_classification":
+        return classification_rows(outputs["logits"] if "logits" in outputs else outputs["scores"][:, None], spec.labels)
+    if task == "backbone":
+        return [{"pooled_output": _floats(row)} for row in outputs["pooled_output"]]
+    if task == "question_answering":
+        return [
+            {"answer_text": _text(text), "has_answer": bool(has), "null_odds": float(odds)}
+            for text, has, odds in zip(outputs["answer_texts"], outputs["has_answer"], outputs["null_odds"])
+        ]
+    if task == "multiple_choice":
+        return [
+            {"choice_id": int(np.argmax(row)), "probabilities": _floats(row)} for row in outputs["probabilities"]
+        ]
+    if task == "pretraining":
+        rows = []
+        for index, count in enumerate(outputs["num_masks"]):
+            rows.append({"masks": [
+                {"pieces": [_text(p) for p in outputs["top_k_pieces"][index, mask]],
+                 "probabilities": _floats(outputs["top_k_probabilities"][index, mask])}
+                for mask in range(int(count))
+            ]})
+        return rows
+    rows = []  # token_classification
+    for index, num_words in enumerate(outputs["num_words"]):
+        words = [_text(w) for w in outputs["words"][index, : int(num_words)]]
+        num_entities = int(outputs["num_entities"][index])
+        spans = zip(
+            [_text(t) for t in outputs["entity_types"][index, :num_entities]],
+            outputs["entity_start_words"][index, :num_entities],
+            outputs["entity_end_words"][index, :num_entities],
+        )
+        rows.append({
+            "words": words,
+            "word_tags": [_text(t) for t in outputs["word_tags"][index, : int(num_words)]],
+            "entities": entity_rows(words, spans),
+        })
+    return rows
 
 
 class SavedModelPredictor:
@@ -111,68 +184,62 @@ class SavedModelPredictor:
     def __init__(self, path):
         import tensorflow_text  # noqa: F401  (the signature's text ops)
 
+        from .saved_model import read_export_spec
+
+        self.spec = read_export_spec(path)
+        self.input_names = INPUT_NAMES[self.spec.TASK]
+        if self.spec.TASK == "text_classification" and self.spec.text_pair:
+            self.input_names = ("text", "text_pair")
         self.function = tf.saved_model.load(path).signatures[serving_signatures.DEFAULT_SIGNATURE]
-        self.input_names = _ordered_inputs(self.function.structured_input_signature[1])
 
     def __call__(self, columns):
         outputs = self.function(**{name: tf.constant(columns[name], tf.string) for name in self.input_names})
-        return rows_of({name: value.numpy() for name, value in outputs.items()})
+        return response_rows(self.spec.TASK, {name: value.numpy() for name, value in outputs.items()}, self.spec)
+
+
+def tflite_spec(model_path, preset):
+    """The task spec of a `.tflite`: `--preset`'s, else the one export.tflite wrote beside it."""
+    directory = preset or os.path.dirname(os.path.abspath(model_path))
+    if not os.path.isfile(task_spec.spec_path(directory)):
+        raise ValueError(
+            f"--model={model_path}: no {task_spec.SPEC_FILENAME} beside it (export.tflite writes one); "
+            "pass --preset=<the task preset it was converted from>."
+        )
+    return task_spec.load_task_spec(directory)
 
 
 class TfliteStringPredictor:
-    """`serving_default` of a string-input `.tflite`."""
+    """`serving_default` of a string-input `.tflite` (classifier or backbone)."""
 
-    def __init__(self, interpreter):
+    def __init__(self, interpreter, spec):
         from .verify import run_tflite
 
+        self.spec = spec
         self.run = lambda inputs: run_tflite(interpreter, inputs, serving_signatures.DEFAULT_SIGNATURE)
         names = interpreter.get_signature_list()[serving_signatures.DEFAULT_SIGNATURE]["inputs"]
-        self.input_names = _ordered_inputs(names)
+        self.input_names = ("text", "text_pair") if "text_pair" in names else ("text",)
 
     def __call__(self, columns):
         outputs = self.run({name: np.array(columns[name], dtype=object) for name in self.input_names})
-        rows = rows_of(outputs)
-        for row in rows:
-            if "probabilities" in row:
-                row["label_id"] = int(np.argmax(row["probabilities"]))
-        return rows
+        return response_rows(self.spec.TASK, outputs, self.spec)
 
 
 class TfliteTokenIdsPredictor:
     """A token-id `.tflite` with host-side tokenization and post-processing."""
 
-    def __init__(self, interpreter, FLAGS):
+    def __init__(self, interpreter, spec, tokenizer):
         from .verify import run_tflite
         from keras_albert.albert_preprocessor import AlbertPreprocessor
-        from keras_albert.albert_tokenizer import AlbertTokenizer
 
+        if spec.TASK not in ("text_classification", "token_classification", "question_answering", "backbone"):
+            raise ValueError(f"export.predict runs a token-id .tflite of a {spec.TASK!r} model only as a SavedModel.")
         self.run = lambda inputs: run_tflite(interpreter, inputs, serving_signatures.TOKEN_IDS_SIGNATURE)
-        self.FLAGS = FLAGS
-        self.label_names = None
-        task_class = None
-        if FLAGS.preset:
-            from .saved_model import read_label_names
-
-            self.tokenizer = AlbertTokenizer.from_preset(FLAGS.preset)
-            self.label_names = read_label_names(FLAGS.preset)
-            task_json = os.path.join(FLAGS.preset, "task.json")
-            if os.path.isfile(task_json):
-                with open(task_json, encoding="utf-8") as file:
-                    task_class = json.load(file).get("class_name")
-        elif FLAGS.spm_model_file:
-            self.tokenizer = AlbertTokenizer(FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
-        else:
-            raise ValueError("A token-id .tflite needs --preset or --spm_model_file to tokenize the text.")
-        self.preprocessor = AlbertPreprocessor(self.tokenizer, sequence_length=FLAGS.max_seq_length)
-        outputs = interpreter.get_signature_list()[serving_signatures.TOKEN_IDS_SIGNATURE]["outputs"]
-        if "start_logits" in outputs:
-            self.task, self.input_names = "question_answerer", ("question", "context")
-        elif "pooled_output" in outputs:
-            self.task, self.input_names = "embeddings", ("text",)
-        elif task_class == "AlbertTokenClassifier":
-            self.task, self.input_names = "token_classifier", ("text",)
-        else:
-            self.task, self.input_names = "text_classifier", ("text",)
+        self.spec = spec
+        self.tokenizer = tokenizer
+        self.preprocessor = AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
+        self.input_names = INPUT_NAMES[spec.TASK]
+        if spec.TASK == "text_classification" and spec.text_pair:
+            self.input_names = ("text", "text_pair")
 
     def _run_padded(self, windows):
         """The model on unpadded windows (dicts of 1-D arrays), batched."""
@@ -184,24 +251,16 @@ class TfliteTokenIdsPredictor:
         return self.run(features)
 
     def __call__(self, columns):
-        if self.task == "question_answerer":
+        task = self.spec.TASK
+        if task == "question_answering":
             return [self._answer(q, c) for q, c in zip(columns["question"], columns["context"])]
-        if self.task == "token_classifier":
+        if task == "token_classification":
             return [self._tag(text) for text in columns["text"]]
-        features = self.preprocessor(tf.constant(columns["text"]))
+        texts = [tf.constant(columns[name]) for name in self.input_names]
+        features = self.preprocessor(tuple(texts) if len(texts) > 1 else texts[0])
         length = max(int(np.max(np.sum(features["padding_mask"], axis=1))), 1)
         outputs = self.run({name: np.asarray(value)[:, :length] for name, value in features.items()})
-        if self.task == "embeddings":
-            return rows_of({"pooled_output": outputs["pooled_output"]})
-        logits = outputs["logits"]
-        if logits.shape[-1] == 1:
-            return rows_of({"scores": logits[:, 0]})
-        probabilities = tf.nn.softmax(logits).numpy()
-        rows = rows_of({"probabilities": probabilities, "label_ids": np.argmax(logits, axis=-1), "logits": logits})
-        if self.label_names:
-            for row in rows:
-                row["labels"] = self.label_names[row["label_ids"]]
-        return rows
+        return response_rows(task, outputs, self.spec)
 
     def _tag(self, text):
         from keras_albert import token_labels
@@ -211,38 +270,32 @@ class TfliteTokenIdsPredictor:
             return {"words": [], "word_tags": [], "entities": []}
         pieces, _ = token_labels.tokenize_words(self.tokenizer, words)
         windows = token_labels.windows_for_words(
-            pieces, self.FLAGS.max_seq_length, self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+            pieces, self.spec.sequence_length, self.tokenizer.cls_token_id, self.tokenizer.sep_token_id,
+            self.spec.window_stride,
         )
         logits = self._run_padded(
             [{"token_ids": w.token_ids, "segment_ids": np.zeros_like(w.token_ids), "padding_mask": np.ones_like(w.token_ids)} for w in windows]
         )["logits"]
         tag_ids = token_labels.merge_window_predictions(windows, np.argmax(logits, axis=-1), len(words))
-        labels = self.label_names or [str(i) for i in range(logits.shape[-1])]
-        tags = [labels[i] for i in tag_ids]
-        entities = token_labels.tags_to_spans(tags) if self.label_names else []
-        return {
-            "words": words,
-            "word_tags": tags,
-            "entities": [
-                {"type": e.type, "start_word": e.start_word, "end_word": e.end_word, "text": " ".join(words[e.start_word : e.end_word + 1])}
-                for e in entities
-            ],
-        }
+        tags = [self.spec.labels[i] for i in tag_ids]
+        spans = [(span.type, span.start_word, span.end_word) for span in token_labels.tags_to_spans(tags)]
+        return {"words": words, "word_tags": tags, "entities": entity_rows(words, spans)}
 
     def _answer(self, question, context):
         from keras_albert import question_answering
 
-        if not context.split():
-            return {"answer_text": "", "has_answer": False}
+        spec = self.spec
         windows, _ = question_answering.encode_question_and_context(
-            self.tokenizer, question, context, self.FLAGS.max_seq_length, self.FLAGS.doc_stride, self.FLAGS.max_query_length
+            self.tokenizer, question, context, spec.sequence_length, spec.doc_stride, spec.max_query_length
         )
         outputs = self._run_padded(windows)
         answer = question_answering.decode_answer(
             context, windows, outputs["start_logits"], outputs["end_logits"],
-            version_2_with_negative=self.FLAGS.version_2_with_negative,
+            n_best_size=spec.n_best_size, max_answer_length=spec.max_answer_length,
+            version_2_with_negative=spec.version_2_with_negative,
+            null_score_diff_threshold=spec.null_score_diff_threshold,
         )
-        return {"answer_text": answer["text"], "has_answer": bool(answer["text"]), "null_odds": answer["null_odds"]}
+        return {"answer_text": answer["text"], "has_answer": bool(answer["text"]), "null_odds": float(answer["null_odds"])}
 
 
 def make_predictor(FLAGS):
@@ -257,10 +310,19 @@ def make_predictor(FLAGS):
         raise ValueError(f"--model={path} is neither a SavedModel directory nor a .tflite file.")
     from .verify import load_interpreter
 
+    spec = tflite_spec(path, FLAGS.preset)
     interpreter = load_interpreter(path)
     if serving_signatures.DEFAULT_SIGNATURE in interpreter.get_signature_list():
-        return TfliteStringPredictor(interpreter)
-    return TfliteTokenIdsPredictor(interpreter, FLAGS)
+        return TfliteStringPredictor(interpreter, spec)
+    from keras_albert.albert_tokenizer import AlbertTokenizer
+
+    if FLAGS.preset:
+        tokenizer = AlbertTokenizer.from_preset(FLAGS.preset)
+    elif FLAGS.spm_model_file:
+        tokenizer = AlbertTokenizer(FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
+    else:
+        raise ValueError("A token-id .tflite needs --preset or --spm_model_file to tokenize the text.")
+    return TfliteTokenIdsPredictor(interpreter, spec, tokenizer)
 
 
 def predict(FLAGS):

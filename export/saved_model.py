@@ -6,7 +6,8 @@ r"""SavedModels for TF Serving: `<model_base>/<version>/`, string-in signatures.
 <model_base>/<version>/saved_model.pb        signatures (see serving_signatures.py)
 <model_base>/<version>/variables/
 <model_base>/<version>/assets/spiece.model   the SentencePiece model
-<model_base>/<version>/assets/serving_config.json   task, labels, options
+<model_base>/<version>/assets/serving_config.json   task, model class, signatures, tokenizer options
+<model_base>/<version>/assets/task_spec.json        the task spec served (keras_albert.task_spec)
 <model_base>/<version>/assets.extra/tf_serving_warmup_requests
 ```
 
@@ -21,16 +22,20 @@ Command line (a task preset written by the task programs, e.g.
 `tasks/run_classifier.py --output_dir=...`):
 
     python -m export.saved_model --preset=/tmp/sst2 \
-        --model_base=/models/albert_sst2 [--version=3] [--max_seq_length=128]
+        --model_base=/models/albert_sst2 [--version=3]
 
-Classifiers read their label names (tags for a token classifier) from the
-preset's `task_metadata.json`. `--text_pair` makes a
-classifier take sentence pairs; QA options (`--doc_stride`,
-`--max_query_length`, `--n_best_size`, `--max_answer_length`,
-`--version_2_with_negative`, `--null_score_diff_threshold`) match
-`tasks/run_squad.py`; `--task=embeddings` exports the preset's backbone.
+The task and its settings (labels, text pair, sequence length, NER window
+stride, QA windows, v2.0 and null threshold, ...) come from the preset's
+`task_spec.json` (`keras_albert.task_spec`), so no task flag is needed. A
+flag given explicitly (`--max_seq_length`, `--text_pair`, `--window_stride`,
+`--doc_stride`, `--max_query_length`, `--n_best_size`,
+`--max_answer_length`, `--version_2_with_negative`,
+`--null_score_diff_threshold`, `--top_k`) overrides the spec and is refused
+when it does not fit the model. The spec used is saved with the export
+(`assets/task_spec.json`); `--task=backbone` exports the preset's backbone.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -42,14 +47,14 @@ from absl import flags
 
 import keras_albert_cli
 import keras_albert
-from keras_albert import token_labels
-from keras_albert.albert_task import read_task_metadata
+from . import serving_signatures, warmup
+from keras_albert import task_spec
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
-from . import serving_signatures, warmup
 
 SPM_ASSET_NAME = "spiece.model"
 CONFIG_ASSET_NAME = "serving_config.json"
+SPEC_ASSET_NAME = task_spec.SPEC_FILENAME
 
 # Requests TF Serving replays on load: short, long, empty and non-ASCII text.
 WARMUP_TEXTS = (
@@ -67,11 +72,15 @@ def next_version(model_base):
     return max(versions, default=0) + 1
 
 
-def _warmup_requests(task, text_pair):
+def _warmup_requests(spec):
     texts = list(WARMUP_TEXTS)
-    if task == "question_answerer":
+    if spec.TASK == "question_answering":
         inputs = {"question": ["What is it?"] * len(texts), "context": texts}
-    elif text_pair:
+    elif spec.TASK == "multiple_choice":
+        inputs = {"context": texts, "question": ["Which is it?"] * len(texts), "choices": [["this", "that"]] * len(texts)}
+    elif spec.TASK == "pretraining":
+        inputs = {"text": [text + " [MASK]" for text in texts]}
+    elif getattr(spec, "text_pair", False):
         inputs = {"text": texts, "text_pair": texts[::-1]}
     else:
         inputs = {"text": texts}
@@ -80,33 +89,29 @@ def _warmup_requests(task, text_pair):
     return requests
 
 
-def export_saved_model(
-    model,
-    tokenizer,
-    model_base,
-    version=None,
-    overwrite=False,
-    **serving_options,
-):
+def export_saved_model(model, tokenizer, model_base, version=None, overwrite=False, spec=None, **overrides):
     """Writes `<model_base>/<version>/` for TF Serving.
 
     Args:
-        model: an `AlbertTextClassifier`, `AlbertTokenClassifier`,
-            `AlbertQuestionAnswerer` or `AlbertBackbone`.
+        model: a model of `keras_albert.task_spec.TASKS`.
         tokenizer: its `AlbertTokenizer`.
         model_base: the model's base path (TF Serving's `--model_base_path`).
         version: int; default: one more than the largest existing version.
         overwrite: bool. Replace an existing version directory.
-        **serving_options: `serving_signatures.serving_functions` options
-            (`sequence_length`, `label_names`, `text_pair`, QA options).
+        spec: the model's `TaskSpec` (a preset's `task_spec.json`);
+            default `keras_albert.task_spec.default_spec(model)`.
+        **overrides: spec fields to change (`sequence_length=96`,
+            `labels=[...]`, `version_2_with_negative=True`, ...); the
+            result is checked against the model.
 
     Returns:
-        The version directory.
+        The version directory. The spec used is saved in it as
+        `assets/task_spec.json`.
 
     Example:
     ```python
     path = export_saved_model(classifier, tokenizer, "/models/albert_sst2",
-                              label_names=["negative", "positive"])
+                              labels=["negative", "positive"])
     loaded = tf.saved_model.load(path)  # after `import tensorflow_text`
     loaded.signatures["serving_default"](text=tf.constant(["great film"]))
     ```
@@ -119,11 +124,11 @@ def export_saved_model(
     if os.path.exists(version_dir) and not overwrite:
         raise ValueError(f"{version_dir} already exists; pass a new version or overwrite=True.")
 
-    task = serving_signatures.task_of(model)
-    serving_options["sequence_length"] = serving_signatures.resolve_sequence_length(
-        model, serving_options.get("sequence_length")
-    )
-    functions = serving_signatures.serving_functions(model, tokenizer, **serving_options)
+    spec = task_spec.default_spec(model) if spec is None else spec
+    if "labels" in overrides and overrides["labels"] is not None:
+        overrides["labels"] = tuple(str(label) for label in overrides["labels"])
+    spec = spec.replace(**overrides)
+    functions = serving_signatures.serving_functions(model, tokenizer, spec)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, function in functions.items():
@@ -140,14 +145,16 @@ def export_saved_model(
                 file.write(tokenizer.proto)
             config_path = os.path.join(scratch, CONFIG_ASSET_NAME)
             with open(config_path, "w", encoding="utf-8") as file:
-                json.dump(_serving_config(model, tokenizer, task, functions, serving_options), file, indent=2)
+                json.dump(_serving_config(model, tokenizer, functions), file, indent=2)
+            task_spec.save_task_spec(scratch, spec)
             # Keras' ExportArchive has no public way to add assets; its root
             # object is a plain AutoTrackable, where `tf.saved_model.Asset`s
             # are saved to `assets/` and restored as `loaded.<name>`.
             archive._tf_trackable.sentencepiece_model = tf.saved_model.Asset(spm_path)
             archive._tf_trackable.serving_config = tf.saved_model.Asset(config_path)
+            archive._tf_trackable.task_spec = tf.saved_model.Asset(task_spec.spec_path(scratch))
             archive.write_out(staging, verbose=False)
-        warmup.write_warmup_requests(staging, _warmup_requests(task, serving_options.get("text_pair", False)))
+        warmup.write_warmup_requests(staging, _warmup_requests(spec))
         if os.path.exists(version_dir):
             shutil.rmtree(version_dir)
         os.replace(staging, version_dir)
@@ -156,17 +163,14 @@ def export_saved_model(
     return version_dir
 
 
-def _serving_config(model, tokenizer, task, functions, serving_options):
-    """What a client needs to know about the export (saved as an asset)."""
-    options = {k: v for k, v in serving_options.items() if k != "label_names"}
+def _serving_config(model, tokenizer, functions):
+    """What a client needs to know beside the task spec (saved as an asset)."""
     return {
-        "task": task,
+        "task": serving_signatures.task_of(model),
         "model_class": type(model).__name__,
-        "label_names": serving_options.get("label_names"),
         "signatures": sorted(functions),
         "lower_case": tokenizer.lower_case,
         "keep_accents": tokenizer.keep_accents,
-        "options": options,
     }
 
 
@@ -179,48 +183,75 @@ def read_serving_config(saved_model_dir):
         return json.load(file)
 
 
+def read_export_spec(saved_model_dir):
+    """The `TaskSpec` an exported SavedModel was built with (`assets/task_spec.json`)."""
+    return task_spec.load_task_spec(os.path.join(saved_model_dir, "assets"))
+
+
 # === Command line ===
 
 
 def load_task_preset(preset, task=None):
-    """`(model, tokenizer, serving_options)` from a preset directory.
+    """`(model, tokenizer, spec)` from a task preset directory.
 
-    The model class comes from the preset's `task.json` (or `config.json`
-    for a bare backbone, or `task="embeddings"` for a task preset's
-    backbone); label names from `task_metadata.json` (required for a token
-    classifier, optional for a text classifier).
+    The model class and settings come from the preset's `task_spec.json`
+    (checked against the weights); `task="backbone"` loads the preset's
+    backbone only, as does a preset holding just a backbone.
     """
     if not os.path.isdir(preset):
         raise ValueError(f"--preset={preset} is not a directory.")
-    task_json = os.path.join(preset, "task.json")
-    if task == "embeddings" or not os.path.isfile(task_json):
+    spec = task_spec.load_task_spec(preset, required=task != "backbone" and os.path.isfile(os.path.join(preset, "task.json")))
+    if task == "backbone" or spec is None:
         model = keras_albert.AlbertBackbone.from_preset(preset)
-        class_name = "AlbertBackbone"
+        spec = task_spec.BackboneSpec(
+            sequence_length=min(spec.sequence_length if spec else 512, model.max_sequence_length)
+        )
     else:
-        with open(task_json, encoding="utf-8") as file:
-            class_name = json.load(file).get("class_name")
-        classes = {c.__name__: c for c in serving_signatures.TASKS.values()}
-        if class_name not in classes:
-            raise ValueError(f"{task_json}: cannot export a {class_name}; exportable: {sorted(classes)}.")
-        model = classes[class_name].from_preset(preset)
+        model = task_spec.TASKS[spec.TASK].model_class.from_preset(preset)
+        task_spec.check_spec_for_model(spec, model, task_spec.spec_path(preset))
     tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
     if tokenizer is None:
         tokenizer = AlbertTokenizer.from_preset(preset)
-    options = {}
-    if class_name == "AlbertTokenClassifier":
-        options["label_names"], _ = token_labels.load_label_list(preset)  # Checks the tag scheme too.
-    elif class_name == "AlbertTextClassifier":
-        labels = read_label_names(preset)
-        if labels:
-            options["label_names"] = labels
-    return model, tokenizer, options
+    return model, tokenizer, spec
 
 
-def read_label_names(preset):
-    """The label names in class-id order from a task preset's
-    `task_metadata.json`, as strings; None without them."""
-    labels = read_task_metadata(preset).get("labels")
-    return [str(label) for label in labels] if labels else None
+# Flags that override a spec field of the same meaning: flag name -> field.
+OVERRIDE_FLAGS = {
+    "max_seq_length": "sequence_length",
+    "text_pair": "text_pair",
+    "window_stride": "window_stride",
+    "doc_stride": "doc_stride",
+    "max_query_length": "max_query_length",
+    "n_best_size": "n_best_size",
+    "max_answer_length": "max_answer_length",
+    "version_2_with_negative": "version_2_with_negative",
+    "null_score_diff_threshold": "null_score_diff_threshold",
+    "top_k": "top_k",
+}
+
+
+def spec_with_flags(spec, model, flag_values, where):
+    """`spec` with the override flags given explicitly, checked against `model`.
+
+    A flag for a field the task does not have, or a value that does not fit
+    the model, is refused naming the flag, its value and the spec's.
+    """
+    fields = {field.name for field in dataclasses.fields(spec)}
+    for flag, field in OVERRIDE_FLAGS.items():
+        if flag not in flag_values or not flag_values[flag].present:
+            continue
+        value = flag_values[flag].value
+        if field not in fields:
+            raise ValueError(f"--{flag} does not apply to a {spec.TASK!r} model ({where}).")
+        try:
+            updated = dataclasses.replace(spec, **{field: value})
+            task_spec.check_spec_for_model(updated, model, where)
+        except task_spec.TaskSpecError as error:
+            raise ValueError(
+                f"--{flag}={value} contradicts the model ({where} has {field}={getattr(spec, field)!r}): {error}"
+            ) from None
+        spec = updated
+    return spec
 
 
 def define_flags():
@@ -231,16 +262,25 @@ def define_flags():
     flags.DEFINE_string("model_base", None, "TF Serving model base path; the version goes below it.")
     flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing version.")
-    flags.DEFINE_enum("task", None, ["embeddings"], "Export the preset's backbone as an embedding model.")
-    flags.DEFINE_integer("max_seq_length", None, "Packed sequence length (default: the preset's preprocessor's, else 512).")
-    flags.DEFINE_bool("text_pair", False, "The classifier takes sentence pairs (text, text_pair).")
-    flags.DEFINE_integer("window_stride", None, "NER: pieces between window starts (default half a window).")
-    flags.DEFINE_integer("doc_stride", 128, "QA: context tokens between window starts.")
-    flags.DEFINE_integer("max_query_length", 64, "QA: questions are cut to this many tokens.")
-    flags.DEFINE_integer("n_best_size", 20, "QA: starts and ends considered per window.")
-    flags.DEFINE_integer("max_answer_length", 30, "QA: longest answer in tokens.")
-    flags.DEFINE_bool("version_2_with_negative", False, "QA: the model may answer 'no answer' (SQuAD v2.0).")
-    flags.DEFINE_float("null_score_diff_threshold", None, "QA: 'no answer' threshold (default: the model's).")
+    flags.DEFINE_enum("task", None, ["backbone"], "Export the preset's backbone as an embedding model.")
+    define_override_flags()
+
+
+def define_override_flags():
+    """The flags that override the preset's task spec (shared with export.tflite)."""
+    if "doc_stride" in flags.FLAGS:
+        return
+    overrides = "Overrides the preset's task_spec.json."
+    flags.DEFINE_integer("max_seq_length", None, f"Packed sequence length. {overrides}")
+    flags.DEFINE_bool("text_pair", None, f"Classifier: sentence pairs (text, text_pair). {overrides}")
+    flags.DEFINE_integer("window_stride", None, f"NER: pieces between window starts. {overrides}")
+    flags.DEFINE_integer("doc_stride", None, f"QA: context tokens between window starts. {overrides}")
+    flags.DEFINE_integer("max_query_length", None, f"QA: questions are cut to this many tokens. {overrides}")
+    flags.DEFINE_integer("n_best_size", None, f"QA: starts and ends considered per window. {overrides}")
+    flags.DEFINE_integer("max_answer_length", None, f"QA: longest answer in tokens. {overrides}")
+    flags.DEFINE_bool("version_2_with_negative", None, f"QA: the model may answer 'no answer'. {overrides}")
+    flags.DEFINE_float("null_score_diff_threshold", None, f"QA: 'no answer' threshold. {overrides}")
+    flags.DEFINE_integer("top_k", None, f"Fill-mask: pieces returned per [MASK]. {overrides}")
 
 
 def main(argv):
@@ -248,23 +288,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.model_base:
         raise ValueError("--preset and --model_base are required.")
-    model, tokenizer, options = load_task_preset(FLAGS.preset, FLAGS.task)
-    task = serving_signatures.task_of(model)
-    options["sequence_length"] = FLAGS.max_seq_length
-    if task == "text_classifier":
-        options["text_pair"] = FLAGS.text_pair
-    elif task == "token_classifier":
-        options["window_stride"] = FLAGS.window_stride
-    elif task == "question_answerer":
-        options.update(
-            doc_stride=FLAGS.doc_stride,
-            max_query_length=FLAGS.max_query_length,
-            n_best_size=FLAGS.n_best_size,
-            max_answer_length=FLAGS.max_answer_length,
-            version_2_with_negative=FLAGS.version_2_with_negative,
-            null_score_diff_threshold=FLAGS.null_score_diff_threshold,
-        )
-    path = export_saved_model(model, tokenizer, FLAGS.model_base, FLAGS.version, FLAGS.overwrite, **options)
+    model, tokenizer, spec = load_task_preset(FLAGS.preset, FLAGS.task)
+    spec = spec_with_flags(spec, model, FLAGS, task_spec.spec_path(FLAGS.preset))
+    path = export_saved_model(model, tokenizer, FLAGS.model_base, FLAGS.version, FLAGS.overwrite, spec=spec)
     print(path)
 
 

@@ -222,6 +222,21 @@ class ServingClient:
         results = list(self._executor.map(self._transport.predict, batches))
         return {name: _concatenate_padded([result[name] for result in results]) for name in results[0]}
 
+    def predict_rows(self, inputs, spec):
+        """`predict`, as one response per row in `export.predict`'s schema for the task.
+
+        Args:
+            inputs: as `predict`.
+            spec: the served model's `TaskSpec`, e.g.
+                `export.saved_model.read_export_spec(version_dir)`.
+
+        Returns:
+            list of dicts with the fields `export.predict.RESPONSE_FIELDS[spec.TASK]`.
+        """
+        from .predict import response_rows
+
+        return response_rows(spec.TASK, self.predict(inputs), spec)
+
     def _check_inputs(self, inputs):
         """Converts `inputs` to arrays of the signature's dtypes, or raises."""
         signature = self.signature()

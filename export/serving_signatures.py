@@ -1,17 +1,23 @@
 """Serving functions for every ALBERT task model: raw UTF-8 strings in.
 
-`serving_functions(model, tokenizer, ...)` returns `tf.function`s with fixed
-input signatures, ready for `keras.export.ExportArchive.add_endpoint`:
+`serving_functions(model, tokenizer, spec)` returns `tf.function`s with
+fixed input signatures, ready for `keras.export.ExportArchive.add_endpoint`,
+built by `SERVING_BUILDERS[task]` for the task names of the registry
+`keras_albert.task_spec.TASKS`; `spec` (that task's `TaskSpec`: labels,
+sequence length, windows, QA options) is what the model was trained with:
 
 | model | `serving_default` inputs | outputs |
 |---|---|---|
 | `AlbertTextClassifier` | `text` (+ `text_pair`) `[batch]` | `probabilities` `[batch, classes]`, `label_ids`, `labels` `[batch]`, `label_names` `[batch, classes]`, `logits`; regression: `scores` |
 | `AlbertTokenClassifier` | `text` `[batch]` (words split at whitespace) | per word: `words`, `word_tags`, `word_tag_ids`, `word_probabilities`, `word_char_starts`, `word_char_ends` `[batch, max_words]`, `num_words`; per entity: `entity_types`, `entity_texts`, `entity_start_words`, `entity_end_words` (inclusive), `entity_char_starts`, `entity_char_ends` `[batch, max_entities]`, `num_entities` |
 | `AlbertQuestionAnswerer` | `question`, `context` `[batch]` | `answer_texts`, `answer_char_starts`, `answer_char_ends` (-1: no answer), `has_answer`, `answer_scores`, `null_odds` `[batch]` |
+| `AlbertMultipleChoice` | `context`, `question` `[batch]`, `choices` `[batch, num_choices]` | `probabilities`, `logits` `[batch, num_choices]`, `choice_ids` `[batch]` |
+| `AlbertPretrainer` (fill-mask) | `text` `[batch]` with `[MASK]`s | per mask: `top_k_pieces`, `top_k_ids`, `top_k_probabilities` `[batch, max_masks, top_k]`, `mask_positions` `[batch, max_masks]`, `num_masks` `[batch]` |
 | `AlbertBackbone` | `text` `[batch]` | `pooled_output` `[batch, hidden]`, `sequence_output` `[batch, length, hidden]`, `padding_mask` `[batch, length]` |
 
 Every model also gets `token_ids`: the model itself on `token_ids`,
-`segment_ids`, `padding_mask` (int32 `[batch, length]`).
+`segment_ids`, `padding_mask` (int32 `[batch, length]`; multiple choice
+`[batch, num_choices, length]`; the pretrainer also `mask_positions`).
 
 Character offsets are Python `str` indices into the request's text, ends
 exclusive. Text goes through the task programs' own code: the
@@ -38,38 +44,20 @@ from keras_albert.graph_answer_spans import AnswerSpanDecoder
 from keras_albert.graph_entity_spans import EntitySpanDecoder
 from keras_albert.graph_piece_offsets import WordPieceOffsets
 from keras_albert.graph_text import repair_utf8, split_words
-from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_preprocessor import AlbertPreprocessor
-from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
-from keras_albert.albert_text_classifier import AlbertTextClassifier
-from keras_albert.albert_token_classifier import AlbertTokenClassifier
 from keras_albert.packing import pack_segments_tf, place_segment_tf
 from keras_albert.sliding_windows import SlidingWindowsTF
+from keras_albert import task_spec
+from keras_albert.task_spec import task_of  # noqa: F401 (the one task naming, re-exported for export/)
 
 TOKEN_IDS_SIGNATURE = "token_ids"
 DEFAULT_SIGNATURE = "serving_default"
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
-TASKS = {
-    "text_classifier": AlbertTextClassifier,
-    "token_classifier": AlbertTokenClassifier,
-    "question_answerer": AlbertQuestionAnswerer,
-    "embeddings": AlbertBackbone,
-}
+MASK_TEXT = "[MASK]"
 
 
 def _strings(name):
     return tf.TensorSpec([None], tf.string, name=name)
-
-
-def task_of(model):
-    """The task name (a key of `TASKS`) of a model."""
-    for name, model_class in TASKS.items():
-        if isinstance(model, model_class):
-            return name
-    raise ValueError(
-        f"Cannot serve a {type(model).__name__}: exportable models are "
-        f"{', '.join(c.__name__ for c in TASKS.values())}."
-    )
 
 
 def trim_to_longest(features):
@@ -81,8 +69,7 @@ def trim_to_longest(features):
 
 def token_ids_function(model):
     """The model on packed token ids, its raw outputs by name."""
-
-    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in FEATURE_NAMES}
+    spec = {name: tf.TensorSpec(tensor.shape, tf.int32, name=name) for name, tensor in model.input.items()}
 
     @tf.function(input_signature=[spec])
     def token_ids(features):
@@ -251,34 +238,19 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
     return tag
 
 
-def question_answerer_function(
-    model,
-    tokenizer,
-    sequence_length,
-    doc_stride=128,
-    max_query_length=64,
-    n_best_size=20,
-    max_answer_length=30,
-    version_2_with_negative=False,
-    null_score_diff_threshold=None,
-):
+def question_answerer_function(model, tokenizer, spec):
     """`serving_default` of an `AlbertQuestionAnswerer` (see the module table).
 
-    As `keras_albert.question_answering`: the question is cut to
-    `max_query_length` tokens, the context is tokenized word by word with
-    character offsets and covered by `[CLS] question [SEP] window [SEP]`
-    windows every `doc_stride` tokens, and the answer is decoded with
-    `decode_answer`'s rules. `null_score_diff_threshold` defaults to the
-    model's.
+    As `keras_albert.question_answering` with the `QuestionAnsweringSpec`
+    `spec`: the question is cut to `max_query_length` tokens, the context
+    is tokenized word by word with character offsets and covered by
+    `[CLS] question [SEP] window [SEP]` windows every `doc_stride` tokens,
+    and the answer is decoded with `decode_answer`'s rules.
     """
-    if null_score_diff_threshold is None:
-        null_score_diff_threshold = model.null_score_diff_threshold
-    if max_query_length + 4 > sequence_length:
-        raise ValueError(
-            f"`sequence_length={sequence_length}` leaves no room for the context after a question of "
-            f"`max_query_length={max_query_length}` tokens and 3 special tokens."
-        )
-    decoder = AnswerSpanDecoder(n_best_size, max_answer_length, version_2_with_negative, null_score_diff_threshold)
+    sequence_length, doc_stride, max_query_length = spec.sequence_length, spec.doc_stride, spec.max_query_length
+    decoder = AnswerSpanDecoder(
+        spec.n_best_size, spec.max_answer_length, spec.version_2_with_negative, spec.null_score_diff_threshold
+    )
     offsets = WordPieceOffsets(tokenizer)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
@@ -349,69 +321,156 @@ def question_answerer_function(
     return answer
 
 
-def resolve_sequence_length(model, sequence_length=None):
-    """`sequence_length`, else the model's preprocessor's, else 512."""
-    if sequence_length is not None:
-        return sequence_length
-    preprocessor = getattr(model, "preprocessor", None)
-    return preprocessor.sequence_length if preprocessor is not None else 512
+def multiple_choice_function(model, preprocessor):
+    """`serving_default` of an `AlbertMultipleChoice` (see the module table).
+
+    As `tasks/run_multiple_choice.py`: option `i` is packed as
+    `[CLS] context [SEP] question+option [SEP]`, the option filling the
+    question's "_" blanks when it has any (`ChoiceExample.question_with_option`).
+    """
+
+    @tf.function(input_signature=[_strings("context"), _strings("question"),
+                                  tf.TensorSpec([None, None], tf.string, name="choices")])
+    def choose(context, question, choices):
+        context, question, choices = repair_utf8(context), repair_utf8(question), repair_utf8(choices)
+        num_choices = tf.shape(choices)[1]
+        questions = tf.repeat(question, num_choices)
+        options = tf.reshape(choices, [-1])
+        # str.replace("_", option): the parts between blanks joined by the option.
+        parts = tf.strings.split(questions, sep="_")
+        parts_per_question = parts.row_lengths()
+        is_last = tf.equal(tf.ragged.range(parts_per_question).flat_values, tf.repeat(parts_per_question - 1, parts_per_question))
+        option_after = tf.where(is_last, "", tf.repeat(options, parts_per_question))
+        filled = tf.strings.reduce_join(
+            parts.with_flat_values(tf.strings.join([parts.flat_values, option_after])), axis=1
+        )
+        has_blank = parts_per_question > 1
+        appended = tf.strings.strip(tf.strings.join([questions, options], separator=" "))
+        second = tf.where(has_blank, filled, appended)
+        features = trim_to_longest(preprocessor((tf.repeat(context, num_choices), second)))
+        features = {
+            name: tf.reshape(value, [-1, num_choices, tf.shape(value)[-1]]) for name, value in features.items()
+        }
+        logits = model(features, training=False)
+        return {
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "logits": logits,
+            "choice_ids": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        }
+
+    return choose
 
 
-def serving_functions(
-    model,
-    tokenizer,
-    sequence_length=None,
-    label_names=None,
-    text_pair=False,
-    window_stride=None,
-    doc_stride=128,
-    max_query_length=64,
-    n_best_size=20,
-    max_answer_length=30,
-    version_2_with_negative=False,
-    null_score_diff_threshold=None,
-):
+def fill_mask_function(model, tokenizer, sequence_length, top_k):
+    """`serving_default` of an `AlbertPretrainer`: the `top_k` pieces for every `[MASK]`.
+
+    The text around each literal `[MASK]` is tokenized on its own and the
+    mask token put between the pieces, then packed as `[CLS] text [SEP]`
+    (cut to `sequence_length`; masks cut off are not predicted).
+    """
+    vocabulary = tf.constant(tokenizer.get_vocabulary())
+    mask_id, cls_id, sep_id, pad_id = (
+        tokenizer.mask_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    )
+    top_k = min(top_k, model.backbone.vocabulary_size)
+
+    @tf.function(input_signature=[_strings("text")])
+    def fill(text):
+        text = repair_utf8(text)
+        batch_size = tf.shape(text)[0]
+        parts = tf.strings.split(text, sep=MASK_TEXT)  # [batch, masks + 1]
+        part_pieces = tf.cast(tokenizer(parts.flat_values), tf.int32)
+        # Each part but the last is followed by a mask token.
+        is_last = tf.equal(
+            tf.range(tf.size(parts.flat_values)),
+            tf.repeat(tf.cast(parts.row_limits() - 1, tf.int32), tf.cast(parts.row_lengths(), tf.int32)),
+        )
+        num_followers = tf.reduce_sum(tf.cast(tf.logical_not(is_last), tf.int32))
+        mask_piece = tf.RaggedTensor.from_row_lengths(
+            tf.fill([num_followers], mask_id), tf.cast(tf.logical_not(is_last), tf.int64)
+        )
+        pieces = tf.concat([part_pieces, mask_piece], axis=1)
+        lengths = tf.math.unsorted_segment_sum(
+            tf.cast(pieces.row_lengths(), tf.int32), tf.cast(parts.value_rowids(), tf.int32), batch_size
+        )
+        sentence = tf.RaggedTensor.from_row_lengths(pieces.flat_values, lengths)[:, : sequence_length - 2]
+        longest = tf.maximum(tf.reduce_max(tf.concat([tf.cast(sentence.row_lengths(), tf.int32), [0]], 0)), 1)
+        features = pack_single_segments(
+            sentence.to_tensor(default_value=pad_id),
+            tf.cast(sentence.row_lengths(), tf.int32), longest + 2, cls_id, sep_id, pad_id,
+        )
+        is_mask = tf.equal(features["token_ids"], mask_id)
+        positions = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(longest + 2)[None, :], tf.shape(is_mask)), is_mask)
+        mask_positions = positions.to_tensor(default_value=0)
+        mask_positions = tf.pad(mask_positions, [[0, 0], [0, 1 - tf.minimum(tf.shape(mask_positions)[1], 1)]])
+        outputs = model(dict(features, mask_positions=mask_positions), training=False)
+        probabilities = tf.nn.softmax(outputs["mlm_logits"], axis=-1)
+        top_probabilities, top_ids = tf.math.top_k(probabilities, k=top_k)
+        num_masks = tf.cast(positions.row_lengths(), tf.int32)
+        is_real = tf.range(tf.shape(mask_positions)[1])[None, :] < num_masks[:, None]
+        return {
+            "top_k_pieces": tf.where(is_real[:, :, None], tf.gather(vocabulary, top_ids), ""),
+            "top_k_ids": tf.where(is_real[:, :, None], top_ids, 0),
+            "top_k_probabilities": tf.where(is_real[:, :, None], top_probabilities, 0.0),
+            "mask_positions": mask_positions,
+            "num_masks": num_masks,
+        }
+
+    return fill
+
+
+def _text_classification(model, tokenizer, preprocessor, spec):
+    return text_classifier_function(model, preprocessor, spec.labels, spec.text_pair)
+
+
+def _token_classification(model, tokenizer, preprocessor, spec):
+    return token_classifier_function(model, tokenizer, spec.sequence_length, spec.labels, spec.window_stride)
+
+
+def _question_answering(model, tokenizer, preprocessor, spec):
+    return question_answerer_function(model, tokenizer, spec)
+
+
+def _multiple_choice(model, tokenizer, preprocessor, spec):
+    return multiple_choice_function(model, preprocessor)
+
+
+def _pretraining(model, tokenizer, preprocessor, spec):
+    return fill_mask_function(model, tokenizer, spec.sequence_length, spec.top_k)
+
+
+def _backbone(model, tokenizer, preprocessor, spec):
+    return embeddings_function(model, preprocessor)
+
+
+# The `serving_default` builder of every task of `keras_albert.task_spec.TASKS`.
+SERVING_BUILDERS = {
+    "text_classification": _text_classification,
+    "token_classification": _token_classification,
+    "question_answering": _question_answering,
+    "multiple_choice": _multiple_choice,
+    "pretraining": _pretraining,
+    "backbone": _backbone,
+}
+
+
+def serving_functions(model, tokenizer, spec=None):
     """The serving functions of a task model, by signature name.
 
     Args:
-        model: an `AlbertTextClassifier`, `AlbertTokenClassifier`,
-            `AlbertQuestionAnswerer` or `AlbertBackbone`.
+        model: a model of `keras_albert.task_spec.TASKS`.
         tokenizer: its `AlbertTokenizer`.
-        sequence_length: int. Longest packed sequence; default: the
-            model's preprocessor's, else 512.
-        label_names: class names (classifier; default "0", "1", ...) or
-            tags in class-id order (token classifier; required).
-        text_pair: bool. The classifier takes sentence pairs
-            (`text`, `text_pair`).
-        window_stride: NER window stride in pieces (default half a window).
-        doc_stride, max_query_length, n_best_size, max_answer_length,
-        version_2_with_negative, null_score_diff_threshold: QA options, as
-            `tasks/run_squad.py`.
+        spec: its `TaskSpec` (the preset's `task_spec.json`); default
+            `keras_albert.task_spec.default_spec(model)`. Checked against the model.
 
     Returns:
         dict `{"serving_default": tf.function, "token_ids": tf.function}`.
     """
     task = task_of(model)
+    spec = task_spec.default_spec(model) if spec is None else spec
+    task_spec.check_spec_for_model(spec, model, "the serving spec")
     preprocessor = getattr(model, "preprocessor", None)
-    sequence_length = resolve_sequence_length(model, sequence_length)
-    backbone = model if task == "embeddings" else model.backbone
-    if sequence_length > backbone.max_sequence_length:
-        raise ValueError(
-            f"`sequence_length={sequence_length}` exceeds the model's {backbone.max_sequence_length} positions."
-        )
-    if preprocessor is None or preprocessor.sequence_length != sequence_length:
-        preprocessor = AlbertPreprocessor(tokenizer, sequence_length=sequence_length)
-    if task == "text_classifier":
-        default = text_classifier_function(model, preprocessor, label_names, text_pair)
-    elif task == "embeddings":
-        default = embeddings_function(model, preprocessor)
-    elif task == "token_classifier":
-        if label_names is None:
-            raise ValueError("A token classifier needs `label_names` (its tags in class-id order, the preset's task_metadata.json).")
-        default = token_classifier_function(model, tokenizer, sequence_length, label_names, window_stride)
-    else:
-        default = question_answerer_function(
-            model, tokenizer, sequence_length, doc_stride, max_query_length, n_best_size,
-            max_answer_length, version_2_with_negative, null_score_diff_threshold,
-        )
+    if not isinstance(preprocessor, AlbertPreprocessor) or preprocessor.sequence_length != spec.sequence_length:
+        preprocessor = AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
+    default = SERVING_BUILDERS[task](model, tokenizer, preprocessor, spec)
     return {DEFAULT_SIGNATURE: default, TOKEN_IDS_SIGNATURE: token_ids_function(model)}

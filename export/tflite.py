@@ -36,7 +36,9 @@ Command line:
         [--string_input] [--verify_data_dir=../shared/data/sst2]
 
 writes `<output_dir>/<task>_<quantization>.tflite` (and
-`..._strings.tflite`), and with `--verify_data_dir` the table of
+`..._strings.tflite`) with `<output_dir>/task_spec.json`, the preset's task
+spec (with any override flag: `--max_seq_length`, `--text_pair`, ...) the
+files were built with, which `export.predict` reads; and with `--verify_data_dir` the table of
 `export.verify` (`verification.json`, `verification.md`).
 """
 
@@ -49,7 +51,8 @@ import tensorflow as tf
 from absl import flags, logging
 
 import keras_albert_cli
-from . import serving_signatures
+from keras_albert import task_spec
+from . import saved_model, serving_signatures
 from .tflite_tokenizer import TfliteAlbertTokenizer
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
@@ -61,7 +64,7 @@ FEATURE_NAMES = serving_signatures.FEATURE_NAMES
 def _string_function(model, tokenizer, sequence_length, text_pair):
     """Raw strings -> outputs, with builtin ops and the TFLite tokenizer only."""
     task = serving_signatures.task_of(model)
-    if task not in ("text_classifier", "embeddings"):
+    if task not in ("text_classification", "backbone"):
         raise ValueError(
             f"A string-input TFLite model is built for text classifiers and backbones; a {type(model).__name__} "
             "needs word and character offsets that TFLite ops cannot compute. Convert its `token_ids` "
@@ -75,7 +78,7 @@ def _string_function(model, tokenizer, sequence_length, text_pair):
         longest = tf.maximum(tf.reduce_max(tf.reduce_sum(features["padding_mask"], axis=1)), 1)
         features = {name: value[:, :longest] for name, value in features.items()}
         outputs = model(features, training=False)
-        if task == "embeddings":
+        if task == "backbone":
             return {"pooled_output": outputs["pooled_output"]}
         if model.num_classes == 1:
             return {"scores": outputs[:, 0]}
@@ -206,10 +209,10 @@ def define_flags():
     flags.DEFINE_string("preset", None, "Task preset directory (a task program's --output_dir).")
     flags.DEFINE_string("output_dir", None, "Where the .tflite files (and the verification table) go.")
     flags.DEFINE_list("quantization", ["float32"], f"Comma-separated, from {', '.join(QUANTIZATIONS)}.")
-    flags.DEFINE_enum("task", None, ["embeddings"], "Convert the preset's backbone as an embedding model.")
+    flags.DEFINE_enum("task", None, ["backbone"], "Convert the preset's backbone as an embedding model.")
     flags.DEFINE_bool("string_input", False, "Also write raw-string-in models (classifier, backbone).")
-    flags.DEFINE_bool("text_pair", False, "The string-input classifier takes sentence pairs.")
-    flags.DEFINE_integer("max_seq_length", None, "Packed length (default: the preset's preprocessor's, else 128).")
+    # --max_seq_length, --text_pair, ...: the preset's task_spec.json unless given.
+    saved_model.define_override_flags()
     flags.DEFINE_string(
         "representative_file", None,
         "Real text for int8 calibration: a text file (a sentence per line) or a GLUE TSV (its first column).",
@@ -238,7 +241,6 @@ def read_sentences(path, max_sentences=None):
 def main(argv):
     del argv
     from . import verify
-    from .saved_model import load_task_preset
 
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.output_dir:
@@ -246,10 +248,11 @@ def main(argv):
     for quantization in FLAGS.quantization:
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"--quantization={quantization!r} is not one of {', '.join(QUANTIZATIONS)}.")
-    model, tokenizer, options = load_task_preset(FLAGS.preset, FLAGS.task)
-    task = serving_signatures.task_of(model)
-    preprocessor = getattr(model, "preprocessor", None)
-    sequence_length = FLAGS.max_seq_length or (preprocessor.sequence_length if preprocessor else 128)
+    model, tokenizer, spec = saved_model.load_task_preset(FLAGS.preset, FLAGS.task)
+    spec = saved_model.spec_with_flags(spec, model, FLAGS, task_spec.spec_path(FLAGS.preset))
+    task = spec.TASK
+    sequence_length = spec.sequence_length
+    text_pair = getattr(spec, "text_pair", False)
     # From here on the model sees packed features: conversion and
     # verification tokenize themselves, so Keras must not preprocess again.
     model.preprocessor = None
@@ -263,13 +266,15 @@ def main(argv):
         features = AlbertPreprocessor(tokenizer, sequence_length=sequence_length)(tf.constant(sentences))
         representative = {name: np.asarray(value) for name, value in features.items()}
     os.makedirs(FLAGS.output_dir, exist_ok=True)
+    # What the .tflite files were built with; export.predict reads it.
+    task_spec.save_task_spec(FLAGS.output_dir, spec)
     written = {}
     for quantization in FLAGS.quantization:
         kinds = [False] + ([True] if FLAGS.string_input and quantization != "int8" else [])
         for string_input in kinds:
             path = output_path(FLAGS.output_dir, task, quantization, string_input)
             content = convert_to_tflite(
-                model, quantization, tokenizer, string_input, sequence_length, FLAGS.text_pair,
+                model, quantization, tokenizer, string_input, sequence_length, text_pair,
                 representative, FLAGS.num_calibration_examples,
             )
             with open(path, "wb") as file:
@@ -280,7 +285,7 @@ def main(argv):
     if FLAGS.verify_data_dir:
         rows = verify.verify_classifier(
             model, tokenizer, written, FLAGS.verify_data_dir, sequence_length,
-            label_names=options.get("label_names"), max_examples=FLAGS.max_eval_examples,
+            label_names=getattr(spec, "labels", None), max_examples=FLAGS.max_eval_examples,
             latency_runs=FLAGS.latency_runs, preset=FLAGS.preset,
         )
         verify.write_table(rows, FLAGS.output_dir, command="python -m export.tflite " + " ".join(

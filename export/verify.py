@@ -171,7 +171,7 @@ def verify_classifier(
 
     if saved_model:
         with tempfile.TemporaryDirectory() as model_base:
-            path = export_saved_model(model, tokenizer, model_base, sequence_length=sequence_length, label_names=label_names)
+            path = export_saved_model(model, tokenizer, model_base, sequence_length=sequence_length, labels=label_names)
             serve = tf.saved_model.load(path).signatures["serving_default"]
             logits = np.concatenate(
                 [serve(text=tf.constant(sentences[s : s + batch_size]))["logits"].numpy() for s in range(0, len(sentences), batch_size)]

@@ -1,32 +1,11 @@
 """Shared base of the ALBERT task models."""
 
-import json
-import os
-
 import keras
 from keras_hub.models import Task
 
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.training.adamw import AdamW
 from keras_albert.training.lamb import Lamb
-
-# What a task preset records beside its weights (label names, window sizes).
-TASK_METADATA_FILENAME = "task_metadata.json"
-
-
-def read_task_metadata(preset_dir):
-    """The preset's `task_metadata.json` as a dict; `{}` without one."""
-    path = os.path.join(preset_dir, TASK_METADATA_FILENAME)
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as file:
-        try:
-            content = json.load(file)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(content, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(content).__name__}.")
-    return content
 
 
 def head_initializer(backbone):

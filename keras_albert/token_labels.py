@@ -36,13 +36,10 @@ tags_to_spans(tags)  # [EntitySpan(type='location', start_word=0, end_word=2)]
 ```
 """
 
-import json
-import os
 from typing import NamedTuple
 
 import numpy as np
 
-from keras_albert.albert_task import TASK_METADATA_FILENAME, read_task_metadata
 from keras_albert.packing import pack_segments
 from keras_albert.sliding_windows import max_context_windows, window_spans
 
@@ -168,36 +165,6 @@ def spans_to_tags(spans, num_words, scheme="IOB2"):
 def label_list_from_tags(tag_sequences):
     """The sorted set of tags in `tag_sequences`: deterministic label ids."""
     return sorted({tag for tags in tag_sequences for tag in tags})
-
-
-def save_label_list(directory, labels, scheme):
-    """Adds `"labels"` (tags in class-id order) and `"tag_scheme"` to the
-    preset's `task_metadata.json`, so that prediction and serving map class
-    ids back to tags. Other fields of the file are kept."""
-    _check_scheme(scheme)
-    os.makedirs(directory, exist_ok=True)
-    content = read_task_metadata(directory)
-    content.update(labels=list(labels), tag_scheme=scheme)
-    with open(os.path.join(directory, TASK_METADATA_FILENAME), "w", encoding="utf-8") as file:
-        json.dump(content, file, indent=2, sort_keys=True)
-
-
-def load_label_list(directory, required=True):
-    """Reads the tags and tag scheme from `directory`'s `task_metadata.json`.
-
-    Returns:
-        `(labels, scheme)`; `None` when `required` is False and the
-        directory holds no tag list (e.g. it is not a token classifier's).
-    """
-    path = os.path.join(directory, TASK_METADATA_FILENAME)
-    content = read_task_metadata(directory)
-    if "tag_scheme" not in content:
-        if not required:
-            return None
-        raise ValueError(f"{path} holds no tag list: it is written by tasks/run_ner.py --do_train.")
-    if not isinstance(content.get("labels"), list) or content["tag_scheme"] not in TAG_SCHEMES:
-        raise ValueError(f"{path}: expected {{'labels': [str, ...], 'tag_scheme': one of {TAG_SCHEMES}}}")
-    return content["labels"], content["tag_scheme"]
 
 
 def tokenize_words(tokenizer, words):

@@ -1,24 +1,29 @@
 """Flags and helpers shared by every fine-tuning program.
 
-A program defines its own flags next to these, then follows the same steps:
+A program defines its own flags next to these, then follows the same steps;
+flags are read once, in `main`, into a `RunConfig` (how to run) and the
+task's `keras_albert.task_spec` spec (what the model does, saved with it);
+no helper reads flags:
 
 ```python
 common.define_common_flags()
 FLAGS = flags.FLAGS
 
 def main(argv):
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    config = common.RunConfig.from_flags(FLAGS)
+    spec = TextClassificationSpec(labels=("0", "1"), sequence_length=FLAGS.max_seq_length)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertTextClassifier, FLAGS, num_classes=2)
-    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+        model = common.build_task_model(keras_albert.AlbertTextClassifier, config, spec.sequence_length, num_classes=2)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
     features = common.encode_segments(preprocessor, [texts], split="train")
-    dataset = common.training_dataset(features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length)
-    steps = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
-    common.train_model(model, dataset, steps, FLAGS, strategy)
-    common.save_trained_model(model, FLAGS.output_dir, tokenizer, preprocessor)
-    logits = common.predict_in_length_order(model, dev_features, FLAGS.eval_batch_size, FLAGS.max_seq_length)
-    common.write_eval_results(FLAGS.output_dir, {"accuracy": ...})
+    dataset = common.training_dataset(features, labels, config.train_batch_size, spec.sequence_length)
+    steps = common.num_length_bucketed_batches(features, config.train_batch_size, spec.sequence_length)
+    common.train_model(model, dataset, steps, config, strategy)
+    common.save_trained_model(model, config.output_dir, tokenizer, spec, preprocessor)
+    logits = common.predict_in_length_order(model, dev_features, config.eval_batch_size, spec.sequence_length)
+    common.write_eval_results(config.output_dir, {"accuracy": ...})
 ```
 
 Examples are held in memory as a dict of per-example int32 arrays whose
@@ -28,9 +33,11 @@ multiple of a bucket width, so short inputs never pay for
 `--max_seq_length` (length-aware batching).
 """
 
+import dataclasses
 import json
 import math
 import os
+import typing
 
 import keras
 import numpy as np
@@ -39,8 +46,8 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
+from keras_albert import task_spec
 from keras_albert.albert_presets import check_weights_file
-from keras_albert.albert_task import TASK_METADATA_FILENAME
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
 from keras_albert.durable_files import fsync_tree
@@ -195,6 +202,7 @@ FLAG_RANGES = {
     "gradient_accumulation_steps": (1, None),
     "num_gpus": (0, None),
     "steps_per_execution": (1, None),
+    "not_learning_check_fraction": (0, 1),
     "cluster_timeout_seconds": ((0,), None),
     # run_squad
     "doc_stride": (1, None),
@@ -224,12 +232,12 @@ FLAG_RANGES = {
 }
 
 
-def check_flag_ranges(FLAGS):
+def check_flag_ranges(flag_values):
     """Raises a `ValueError` naming the first numeric flag outside its `FLAG_RANGES`."""
     for name, (lowest, highest) in FLAG_RANGES.items():
-        if name not in FLAGS or FLAGS[name].value is None:
+        if name not in flag_values or flag_values[name].value is None:
             continue
-        value = FLAGS[name].value
+        value = flag_values[name].value
         low_excluded, high_excluded = isinstance(lowest, tuple), isinstance(highest, tuple)
         low = lowest[0] if low_excluded else lowest
         high = highest[0] if high_excluded else highest
@@ -244,38 +252,86 @@ def check_flag_ranges(FLAGS):
             raise ValueError(f"--{name} must be {expected}. Got {value}.")
 
 
-def check_flags(FLAGS):
-    """Applies --recipe, then raises a `ValueError` for flag values no program can run."""
-    recipes.apply_recipe(FLAGS)
-    check_flag_ranges(FLAGS)
-    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict):
-        raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
-    if not FLAGS.output_dir:
-        raise ValueError("--output_dir is required.")
-    if FLAGS.preset and FLAGS.albert_config_file:
-        raise ValueError("Pass either --preset or --albert_config_file, not both.")
-    if not (FLAGS.preset or FLAGS.albert_config_file):
-        raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How a program runs: model source, data, optimization, hardware.
+
+    The common flags of the same names, read once in `main` by `from_flags`.
+    What the model does (labels, lengths, windows) is the task spec's.
+    """
+
+    output_dir: str
+    do_train: bool = False
+    do_eval: bool = False
+    do_predict: bool = False
+    preset: typing.Optional[str] = None
+    albert_config_file: typing.Optional[str] = None
+    init_checkpoint: typing.Optional[str] = None
+    spm_model_file: typing.Optional[str] = None
+    do_lower_case: bool = True
+    data_dir: typing.Optional[str] = None
+    train_file: typing.Optional[str] = None
+    eval_file: typing.Optional[str] = None
+    predict_file: typing.Optional[str] = None
+    max_train_examples: typing.Optional[int] = None
+    max_eval_examples: typing.Optional[int] = None
+    max_predict_examples: typing.Optional[int] = None
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    predict_batch_size: int = 8
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    gradient_accumulation_steps: int = 1
+    seed: int = 12345
+    distribution_strategy: str = "one_device"
+    tpu: typing.Optional[str] = None
+    num_gpus: typing.Optional[int] = None
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    train_step: typing.Optional[int] = None
+    warmup_step: typing.Optional[int] = None
+    not_learning_check_fraction: float = 0.3
+    cluster_timeout_seconds: float = training.DEFAULT_CLUSTER_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        """The run configuration the common flags ask for, --recipe applied;
+        raises for values and combinations no program can run."""
+        recipes.apply_recipe(flag_values)
+        check_flag_ranges(flag_values)
+        if not (flag_values.do_train or flag_values.do_eval or flag_values.do_predict):
+            raise ValueError("Nothing to do: pass at least one of --do_train, --do_eval, --do_predict.")
+        if not flag_values.output_dir:
+            raise ValueError("--output_dir is required.")
+        if flag_values.preset and flag_values.albert_config_file:
+            raise ValueError("Pass either --preset or --albert_config_file, not both.")
+        if not (flag_values.preset or flag_values.albert_config_file):
+            raise ValueError("Pass --preset (a preset directory or name) or --albert_config_file.")
+        return cls(**{field.name: flag_values[field.name].value for field in dataclasses.fields(cls)})
 
 
 # === Runtime ===
 
 
-def strategy_from_flags(FLAGS):
-    """The `tf.distribute.Strategy` that --distribution_strategy names."""
+def strategy_of(config):
+    """The `tf.distribute.Strategy` that `config.distribution_strategy` names."""
     return training.get_strategy(
-        FLAGS.distribution_strategy,
-        num_gpus=FLAGS.num_gpus,
-        tpu_address=FLAGS.tpu,
-        cluster_timeout_seconds=FLAGS.cluster_timeout_seconds,
+        config.distribution_strategy,
+        num_gpus=config.num_gpus,
+        tpu_address=config.tpu,
+        cluster_timeout_seconds=config.cluster_timeout_seconds,
     )
 
 
-def configure_runtime(FLAGS):
+def configure_runtime(config):
     """Seeds, sets the dtype policy and returns the distribution strategy."""
-    keras.utils.set_random_seed(FLAGS.seed)
-    keras.config.set_dtype_policy(FLAGS.mixed_precision)
-    return strategy_from_flags(FLAGS)
+    keras.utils.set_random_seed(config.seed)
+    keras.config.set_dtype_policy(config.mixed_precision)
+    return strategy_of(config)
 
 
 # === Model, tokenizer, optimizer ===
@@ -317,39 +373,36 @@ def load_backbone_weights(backbone, checkpoint):
         )
 
 
-def build_backbone(FLAGS):
+def build_backbone(config):
     """An `AlbertBackbone` from --preset or --albert_config_file (+ --init_checkpoint)."""
-    if FLAGS.preset:
+    if config.preset:
         backbone = keras_albert.AlbertBackbone.from_preset(
-            FLAGS.preset, load_weights=not FLAGS.init_checkpoint
+            config.preset, load_weights=not config.init_checkpoint
         )
-    elif FLAGS.albert_config_file:
-        backbone = keras_albert.AlbertBackbone(**_backbone_config_from_json(FLAGS.albert_config_file))
+    elif config.albert_config_file:
+        backbone = keras_albert.AlbertBackbone(**_backbone_config_from_json(config.albert_config_file))
     else:
         raise ValueError("Pass --preset or --albert_config_file.")
-    if FLAGS.init_checkpoint:
-        load_backbone_weights(backbone, FLAGS.init_checkpoint)
-    check_max_seq_length(backbone, FLAGS.max_seq_length)
+    if config.init_checkpoint:
+        load_backbone_weights(backbone, config.init_checkpoint)
     return backbone
 
 
-def check_max_seq_length(backbone, max_seq_length, program_default=False):
-    """Raises, naming --max_seq_length, when the length used exceeds the model's positions.
-
-    `max_seq_length` is the value the program uses: with
-    `program_default=True`, its own default for the flag not given
-    (run_squad: 384).
+def check_sequence_length(backbone, sequence_length, program_default=False):
+    """Raises, naming --max_seq_length, unless the backbone has positions for
+    `sequence_length`: the length the program actually packs to, with
+    `program_default=True` its own default for the flag not given (run_squad: 384).
     """
-    if max_seq_length > backbone.max_sequence_length:
+    if sequence_length > backbone.max_sequence_length:
         default = " (this program's default: the flag was not given)" if program_default else ""
         raise ValueError(
-            f"--max_seq_length={max_seq_length}{default} exceeds the model's "
+            f"--max_seq_length={sequence_length}{default} exceeds the model's "
             f"{backbone.max_sequence_length} positions; pass --max_seq_length="
             f"{backbone.max_sequence_length} or less."
         )
 
 
-def _is_task_preset(preset, task_cls):
+def is_task_preset(preset, task_cls):
     """Whether `preset` is a directory saved from `task_cls` (head included)."""
     path = os.path.join(str(preset), "task.json")
     if not os.path.isfile(path):
@@ -358,40 +411,47 @@ def _is_task_preset(preset, task_cls):
         return json.load(f).get("class_name") == task_cls.__name__
 
 
-def build_task_model(task_cls, FLAGS, **task_kwargs):
+def build_task_model(task_cls, config, sequence_length, *, length_is_program_default=False, **task_kwargs):
     """A task model; head weights come along when --preset was saved from `task_cls`.
 
     Build it inside `strategy.scope()`. Without such a preset, or when its
     head does not fit `task_kwargs` (e.g. another number of classes) and
-    --do_train is set, a fresh head goes over `build_backbone(FLAGS)`.
+    --do_train is set, a fresh head goes over `build_backbone(config)`.
+    Raises when the backbone has fewer positions than `sequence_length`
+    (`length_is_program_default`: the program's own default, not the flag's).
     """
-    if FLAGS.preset and not FLAGS.init_checkpoint and _is_task_preset(FLAGS.preset, task_cls):
-        model = task_cls.from_preset(FLAGS.preset)
+    model = _build_task_model(task_cls, config, **task_kwargs)
+    check_sequence_length(model.backbone, sequence_length, program_default=length_is_program_default)
+    return model
+
+
+def _build_task_model(task_cls, config, **task_kwargs):
+    if config.preset and not config.init_checkpoint and is_task_preset(config.preset, task_cls):
+        model = task_cls.from_preset(config.preset)
         mismatched = {
             name: getattr(model, name) for name, value in task_kwargs.items() if getattr(model, name) != value
         }
         if not mismatched:
             model.preprocessor = None  # The programs feed token ids (see `encode_segments`).
-            check_max_seq_length(model.backbone, FLAGS.max_seq_length)
             return model
-        if not FLAGS.do_train:
+        if not config.do_train:
             raise ValueError(
-                f"--preset={FLAGS.preset} holds a {task_cls.__name__} with {mismatched}; this "
+                f"--preset={config.preset} holds a {task_cls.__name__} with {mismatched}; this "
                 f"task needs {task_kwargs}. Pass --do_train to train a new head on its backbone."
             )
         logging.warning(
             "--preset=%s holds a %s with %s; training a new head with %s.",
-            FLAGS.preset, task_cls.__name__, mismatched, task_kwargs,
+            config.preset, task_cls.__name__, mismatched, task_kwargs,
         )
-    return task_cls(backbone=build_backbone(FLAGS), **task_kwargs)
+    return task_cls(backbone=build_backbone(config), **task_kwargs)
 
 
-def load_tokenizer(FLAGS):
+def load_tokenizer(config):
     """An `AlbertTokenizer` from --spm_model_file, else from the --preset directory."""
-    if FLAGS.spm_model_file:
-        return keras_albert.AlbertTokenizer(proto=FLAGS.spm_model_file, lower_case=FLAGS.do_lower_case)
-    if FLAGS.preset and os.path.isdir(FLAGS.preset):
-        return keras_albert.AlbertTokenizer.from_preset(FLAGS.preset)
+    if config.spm_model_file:
+        return keras_albert.AlbertTokenizer(proto=config.spm_model_file, lower_case=config.do_lower_case)
+    if config.preset and os.path.isdir(config.preset):
+        return keras_albert.AlbertTokenizer.from_preset(config.preset)
     raise ValueError("Pass --spm_model_file (or a --preset directory that holds a tokenizer).")
 
 
@@ -406,27 +466,27 @@ def check_vocabulary(tokenizer, backbone):
         )
 
 
-def create_optimizer_from_flags(FLAGS, num_train_steps):
+def create_optimizer(config, num_train_steps):
     """The --optimizer with linear warmup (--warmup_proportion) and linear decay.
 
     Args:
-        FLAGS: parsed flags.
+        config: `RunConfig`.
         num_train_steps: int. Training batches; with
             --gradient_accumulation_steps=N the schedule counts the
             `num_train_steps // N` weight updates.
     """
-    num_updates = max(1, num_train_steps // FLAGS.gradient_accumulation_steps)
-    if FLAGS.warmup_step is not None:
-        num_warmup_updates = min(num_updates, FLAGS.warmup_step // FLAGS.gradient_accumulation_steps)
+    num_updates = max(1, num_train_steps // config.gradient_accumulation_steps)
+    if config.warmup_step is not None:
+        num_warmup_updates = min(num_updates, config.warmup_step // config.gradient_accumulation_steps)
     else:
-        num_warmup_updates = int(num_updates * FLAGS.warmup_proportion)
+        num_warmup_updates = int(num_updates * config.warmup_proportion)
     return training.create_optimizer(
-        name=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
         num_train_steps=num_updates,
         num_warmup_steps=num_warmup_updates,
-        weight_decay_rate=FLAGS.weight_decay,
-        gradient_accumulation_steps=FLAGS.gradient_accumulation_steps,
+        weight_decay_rate=config.weight_decay,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
     )
 
 
@@ -644,22 +704,22 @@ def _to_dense_numpy(x):
 # === Training and outputs ===
 
 
-def compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs):
-    """`model.compile` with the flags' optimizer, XLA and steps-per-execution.
+def compile_for_training(model, config, num_train_steps, **compile_kwargs):
+    """`model.compile` with the configured optimizer, XLA and steps-per-execution.
 
     Call inside the strategy scope. Loss and metrics default to the task
     model's own (`compile_kwargs` overrides them).
     """
     model.compile(
-        optimizer=create_optimizer_from_flags(FLAGS, num_train_steps),
-        jit_compile=FLAGS.jit_compile,
-        steps_per_execution=FLAGS.steps_per_execution,
+        optimizer=create_optimizer(config, num_train_steps),
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
         **compile_kwargs,
     )
 
 
-def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwargs):
-    """Compiles with the flags' optimizer and runs `model.fit` with a progress bar.
+def train_model(model, dataset, steps_per_epoch, config, strategy, **compile_kwargs):
+    """Compiles with the configured optimizer and runs `model.fit` with a progress bar.
 
     `dataset` is a `training_dataset`; --train_step, else --num_train_epochs
     (a fraction trains the first part of a last epoch), sets the length.
@@ -668,17 +728,17 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
 
     Returns the Keras `History`.
     """
-    num_train_steps = FLAGS.train_step or max(1, int(round(steps_per_epoch * FLAGS.num_train_epochs)))
+    num_train_steps = config.train_step or max(1, int(round(steps_per_epoch * config.num_train_epochs)))
     epochs = int(math.ceil(num_train_steps / steps_per_epoch))
     with strategy.scope():
-        compile_for_training(model, FLAGS, num_train_steps, **compile_kwargs)
+        compile_for_training(model, config, num_train_steps, **compile_kwargs)
     logging.info(
         "Training %d steps (%d per epoch, %.3g epochs).",
         num_train_steps, steps_per_epoch, num_train_steps / steps_per_epoch,
     )
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
-    checkpoint = WeightsCheckpoint(os.path.join(FLAGS.output_dir, "checkpoint.weights.h5"))
-    guard = not_learning_guard(FLAGS, num_train_steps, sample=next(iter(dataset.take(1))))
+    os.makedirs(config.output_dir, exist_ok=True)
+    checkpoint = WeightsCheckpoint(os.path.join(config.output_dir, "checkpoint.weights.h5"))
+    guard = not_learning_guard(config, num_train_steps, sample=next(iter(dataset.take(1))))
     callbacks = [checkpoint, guard]
     last_epoch_steps = num_train_steps - (epochs - 1) * steps_per_epoch
     if last_epoch_steps < steps_per_epoch:  # A fractional --num_train_epochs.
@@ -697,18 +757,16 @@ def train_model(model, dataset, steps_per_epoch, FLAGS, strategy, **compile_kwar
     history = model.fit(
         dataset.repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False
     )
-    write_step_history(FLAGS.output_dir, guard)
+    write_step_history(config.output_dir, guard)
     return history
 
 
-def not_learning_guard(FLAGS, num_train_steps, sample=None):
+def not_learning_guard(config, num_train_steps, sample=None):
     """The `NotLearningGuard` (which also records the step history) for a run of `num_train_steps`.
 
     With --not_learning_check_fraction=0 it checks nothing (it still records).
     """
-    fraction = FLAGS.not_learning_check_fraction
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"--not_learning_check_fraction must be in [0, 1]. Got {fraction}.")
+    fraction = config.not_learning_check_fraction
     return NotLearningGuard(num_train_steps, check_fraction=fraction or 1, sample=sample, enabled=fraction > 0)
 
 
@@ -718,20 +776,22 @@ def write_step_history(output_dir, batch_history):
     training_curves.write_training_curves(output_dir)
 
 
-def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata=None):
-    """Saves the task model with its tokenizer as a preset in `output_dir`.
+def save_trained_model(model, output_dir, tokenizer, spec, preprocessor=None):
+    """Saves the task model with its tokenizer and task spec as a preset in `output_dir`.
 
     Reload with `<TaskClass>.from_preset(output_dir)` or pass
     `--preset=output_dir` to the programs. With a `preprocessor` (which
     holds the tokenizer) the preset's task takes raw strings, as served;
-    otherwise the tokenizer is saved on its own. `metadata` (e.g. label
-    names) goes to `<output_dir>/task_metadata.json`.
+    otherwise the tokenizer is saved on its own. `spec` (a
+    `keras_albert.task_spec.TaskSpec`, checked against the model) goes to
+    `<output_dir>/task_spec.json`, which export and serving read.
 
     The model is recompiled with its default loss and a fresh optimizer
     first, so that the preset holds the weights without the training run's
     Adam moments (twice the weights' size); training state stays in
     `checkpoint.weights.h5`.
     """
+    task_spec.check_spec_for_model(spec, model, "the task spec built from the flags")
     os.makedirs(output_dir, exist_ok=True)
     with model.distribute_strategy.scope():
         model.compile(jit_compile=model.jit_compile)
@@ -745,8 +805,7 @@ def save_trained_model(model, output_dir, tokenizer, preprocessor=None, metadata
             model.save_to_preset(output_dir)
         finally:
             model.preprocessor = None
-    if metadata is not None:
-        write_json(os.path.join(output_dir, TASK_METADATA_FILENAME), metadata)
+    task_spec.save_task_spec(output_dir, spec)
     # Durable: a machine crash after this returns leaves no empty preset file.
     fsync_tree(output_dir)
     logging.info("Saved the trained model as a preset in %s", output_dir)

@@ -6,7 +6,8 @@ from the official GLUE TSV files in --data_dir (`tasks.glue`).
 Writes to --output_dir:
   - the fine-tuned classifier as a preset (`AlbertTextClassifier.from_preset
     (output_dir)`, or `--preset=output_dir` here), with its tokenizer, and
-    `task_metadata.json` (task name and label names in class-id order);
+    `task_spec.json` (label names in class-id order, whether inputs are
+    sentence pairs, the sequence length);
     `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: metric name -> value on the dev set (MNLI: matched,
     and mismatched with the prefix `mismatched_`), plus `loss`,
@@ -31,6 +32,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 import keras_albert
+from keras_albert.task_spec import TextClassificationSpec
 from . import common, glue, metrics
 
 common.define_common_flags()
@@ -38,10 +40,10 @@ flags.DEFINE_string("task_name", None, f"GLUE task, one of: {', '.join(glue.TASK
 FLAGS = flags.FLAGS
 
 
-def _read(task, file_name, labeled, max_examples):
-    path = os.path.join(FLAGS.data_dir, file_name)
+def _read(task, data_dir, file_name, labeled, max_examples):
+    path = os.path.join(data_dir, file_name)
     if not os.path.isfile(path):
-        raise ValueError(f"{path} does not exist (--data_dir={FLAGS.data_dir}, --task_name={task.name}).")
+        raise ValueError(f"{path} does not exist (--data_dir={data_dir}, --task_name={task.name}).")
     examples = glue.read_examples(task, path, labeled=labeled, max_examples=max_examples)
     if not examples:
         raise ValueError(f"{path} has no examples.")
@@ -71,10 +73,19 @@ def write_submission(path, task, examples, outputs):
     logging.info("Wrote %d predictions to %s", len(examples), path)
 
 
+def spec_of(task, sequence_length):
+    """The classifier's spec for a GLUE task (a regressor's one label: "score")."""
+    return TextClassificationSpec(
+        labels=("score",) if task.is_regression else tuple(str(label) for label in task.labels),
+        text_pair=bool(task.text_b_column),
+        sequence_length=sequence_length,
+    )
+
+
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    if not FLAGS.task_name or not FLAGS.data_dir:
+    config = common.RunConfig.from_flags(FLAGS)
+    if not FLAGS.task_name or not config.data_dir:
         raise ValueError("--task_name and --data_dir are required.")
     ignored = [f"--{name}" for name in ("train_file", "eval_file", "predict_file") if FLAGS[name].value]
     if ignored:
@@ -82,58 +93,59 @@ def main(argv):
             f"run_classifier reads the GLUE files of --data_dir; it does not take {', '.join(ignored)}."
         )
     task = glue.get_task(FLAGS.task_name)
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    spec = spec_of(task, FLAGS.max_seq_length)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(
-            keras_albert.AlbertTextClassifier, FLAGS, num_classes=task.num_classes
+            keras_albert.AlbertTextClassifier, config, spec.sequence_length, num_classes=task.num_classes
         )
     common.check_vocabulary(tokenizer, model.backbone)
-    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
 
-    if FLAGS.do_train:
-        examples = _read(task, task.train_file, True, FLAGS.max_train_examples)
+    if config.do_train:
+        examples = _read(task, config.data_dir, task.train_file, True, config.max_train_examples)
         features = _encode(preprocessor, task, examples, "train")
         dataset = common.training_dataset(
             features,
             _label_ids(task, examples),
-            FLAGS.train_batch_size,
-            FLAGS.max_seq_length,
-            seed=FLAGS.seed,
+            config.train_batch_size,
+            spec.sequence_length,
+            seed=config.seed,
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, FLAGS.max_seq_length
+            features, config.train_batch_size, spec.sequence_length
         )
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
         common.save_trained_model(
             model,
-            FLAGS.output_dir,
+            config.output_dir,
             tokenizer,
+            spec,
             preprocessor=preprocessor,
-            metadata={"task_name": task.name, "labels": task.labels},
         )
 
-    if FLAGS.do_eval:
+    if config.do_eval:
         results = {}
         for file_name, prefix in task.eval_files:
-            examples = _read(task, file_name, True, FLAGS.max_eval_examples)
+            examples = _read(task, config.data_dir, file_name, True, config.max_eval_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.eval_batch_size, FLAGS.max_seq_length
+                model, features, config.eval_batch_size, spec.sequence_length
             )
             results.update(metrics.compute_metrics(task.metrics, _label_ids(task, examples), outputs, prefix))
             results[prefix + "num_truncated"] = features["stats"]["num_truncated"]
-        common.write_eval_results(FLAGS.output_dir, results)
+        common.write_eval_results(config.output_dir, results)
 
-    if FLAGS.do_predict:
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
+    if config.do_predict:
+        os.makedirs(config.output_dir, exist_ok=True)
         for file_name, submission_name in task.predict_files:
-            examples = _read(task, file_name, False, FLAGS.max_predict_examples)
+            examples = _read(task, config.data_dir, file_name, False, config.max_predict_examples)
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
-                model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length
+                model, features, config.predict_batch_size, spec.sequence_length
             )
-            write_submission(os.path.join(FLAGS.output_dir, submission_name), task, examples, outputs)
+            write_submission(os.path.join(config.output_dir, submission_name), task, examples, outputs)
 
 
 def run_command():

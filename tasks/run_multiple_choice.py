@@ -11,7 +11,8 @@ truncations are counted in the log and in `eval_results.json`.
 Writes to --output_dir:
   - the fine-tuned model as a preset with its tokenizer
     (`AlbertMultipleChoice.from_preset(output_dir)`, or `--preset=output_dir`
-    here), and `checkpoint.weights.h5` after every epoch;
+    here), `task_spec.json` (number of choices, sequence length) and
+    `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: `accuracy`, `loss`, `num_examples` and
     `num_truncated` (packed option sequences that were cut to fit);
   - `predictions.jsonl`: per example of --predict_file, `{"id", "prediction"
@@ -35,6 +36,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 import keras_albert
+from keras_albert.task_spec import MultipleChoiceSpec
 from . import common, metrics, multiple_choice
 
 common.define_common_flags()
@@ -88,45 +90,45 @@ def write_predictions(path, examples, logits):
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    config = common.RunConfig.from_flags(FLAGS)
+    sequence_length = FLAGS.max_seq_length
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertMultipleChoice, FLAGS)
+        model = common.build_task_model(keras_albert.AlbertMultipleChoice, config, sequence_length)
     common.check_vocabulary(tokenizer, model.backbone)
-    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=FLAGS.max_seq_length)
+    preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=sequence_length)
 
-    if FLAGS.do_train:
-        examples = _read(FLAGS.train_file, True, FLAGS.max_train_examples, "train_file")
+    if config.do_train:
+        examples = _read(config.train_file, True, config.max_train_examples, "train_file")
         features = encode_choices(preprocessor, examples, "train")
         labels = np.array([example.label for example in examples], np.int32)
         dataset = common.training_dataset(
-            features, labels, FLAGS.train_batch_size, FLAGS.max_seq_length, seed=FLAGS.seed
+            features, labels, config.train_batch_size, sequence_length, seed=config.seed
         )
         steps_per_epoch = common.num_length_bucketed_batches(
-            features, FLAGS.train_batch_size, FLAGS.max_seq_length
+            features, config.train_batch_size, sequence_length
         )
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(
-            model, FLAGS.output_dir, tokenizer, metadata={"num_choices": len(examples[0].options)}
-        )
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
+        spec = MultipleChoiceSpec(num_choices=len(examples[0].options), sequence_length=sequence_length)
+        common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
-    if FLAGS.do_eval:
-        examples = _read(FLAGS.eval_file, True, FLAGS.max_eval_examples, "eval_file")
+    if config.do_eval:
+        examples = _read(config.eval_file, True, config.max_eval_examples, "eval_file")
         features = encode_choices(preprocessor, examples, "eval")
-        logits = common.predict_in_length_order(model, features, FLAGS.eval_batch_size, FLAGS.max_seq_length)
+        logits = common.predict_in_length_order(model, features, config.eval_batch_size, sequence_length)
         results = metrics.compute_metrics(("accuracy",), [example.label for example in examples], logits)
         results["num_truncated"] = features["stats"]["num_truncated"]
-        common.write_eval_results(FLAGS.output_dir, results)
+        common.write_eval_results(config.output_dir, results)
 
-    if FLAGS.do_predict:
-        examples = _read(FLAGS.predict_file, False, FLAGS.max_predict_examples, "predict_file")
+    if config.do_predict:
+        examples = _read(config.predict_file, False, config.max_predict_examples, "predict_file")
         features = encode_choices(preprocessor, examples, "predict")
         logits = common.predict_in_length_order(
-            model, features, FLAGS.predict_batch_size, FLAGS.max_seq_length
+            model, features, config.predict_batch_size, sequence_length
         )
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
-        write_predictions(os.path.join(FLAGS.output_dir, "predictions.jsonl"), examples, logits)
+        os.makedirs(config.output_dir, exist_ok=True)
+        write_predictions(os.path.join(config.output_dir, "predictions.jsonl"), examples, logits)
 
 
 def run_command():

@@ -11,8 +11,8 @@ is dropped or counted twice (`keras_albert.token_labels`).
 
 Writes to --output_dir:
   - the fine-tuned `AlbertTokenClassifier` as a preset with its tokenizer,
-    and `task_metadata.json` (tags in class-id order and the tag scheme; read it
-    with `keras_albert.token_labels.load_label_list`);
+    and `task_spec.json` (tags in class-id order, tag scheme, sequence length
+    and window stride; read it with `keras_albert.task_spec.load_task_spec`);
     `checkpoint.weights.h5` after every epoch;
   - `eval_results.json`: entity-level micro `precision`, `recall`, `f1`
     (seqeval's default mode, i.e. conlleval), per entity type
@@ -49,7 +49,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 import keras_albert_cli
 import keras_albert
-from keras_albert import token_labels
+from keras_albert import task_spec, token_labels
 from . import common, conll
 
 common.define_common_flags()
@@ -147,10 +147,11 @@ def encode_sentences(tokenizer, sentences, max_seq_length, window_stride, split)
     return features, windows
 
 
-def predict_tags(model, tokenizer, sentences, labels, batch_size, split):
+def predict_tags(model, tokenizer, sentences, spec, batch_size, split):
     """The predicted tag of every word of every sentence, and the encoding stats."""
-    features, windows = encode_sentences(tokenizer, sentences, FLAGS.max_seq_length, FLAGS.window_stride, split)
-    logits = common.predict_in_length_order(model, features, batch_size, FLAGS.max_seq_length)
+    labels = spec.labels
+    features, windows = encode_sentences(tokenizer, sentences, spec.sequence_length, spec.window_stride, split)
+    logits = common.predict_in_length_order(model, features, batch_size, spec.sequence_length)
     class_ids = np.argmax(logits, axis=-1)
     predicted, start = [], 0
     for sentence, sentence_windows in zip(sentences, windows):
@@ -188,89 +189,100 @@ def entity_metrics(gold_tags, predicted_tags):
     return results
 
 
-def _labels_and_scheme():
-    """The label set and tag scheme: from --train_file, else saved with --preset."""
-    if FLAGS.do_train:
-        scheme = FLAGS.tag_scheme or "IOB2"
-        sentences = _read(FLAGS.train_file, "train_file", scheme, FLAGS.max_train_examples)
+def _labels_and_scheme(config, tag_scheme):
+    """The label set and tag scheme: from --train_file, else saved with --preset.
+
+    `tag_scheme` is --tag_scheme (None: the preset's, or IOB2 to train).
+    """
+    if config.do_train:
+        scheme = tag_scheme or "IOB2"
+        sentences = _read(config.train_file, "train_file", scheme, config.max_train_examples)
         labels = token_labels.label_list_from_tags(sentence.tags for sentence in sentences)
         saved = None
-        if FLAGS.preset and not FLAGS.init_checkpoint:
-            saved = token_labels.load_label_list(FLAGS.preset, required=False)
-        if saved and saved[0] != labels:
+        if config.preset and not config.init_checkpoint and os.path.isdir(config.preset):
+            saved = task_spec.load_task_spec(config.preset, required=False)
+        if saved and list(saved.labels) != labels:
             raise ValueError(
-                f"--preset={FLAGS.preset} was trained on the labels {saved[0]}, --train_file has "
-                f"{labels}. To train a new head on its backbone pass --init_checkpoint={FLAGS.preset}."
+                f"--preset={config.preset} was trained on the labels {list(saved.labels)}, --train_file has "
+                f"{labels}. To train a new head on its backbone pass --init_checkpoint={config.preset}."
             )
         return labels, scheme, sentences
-    if not FLAGS.preset or not os.path.isdir(FLAGS.preset):
-        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_metadata.json).")
-    labels, scheme = token_labels.load_label_list(FLAGS.preset)
-    if FLAGS.tag_scheme and FLAGS.tag_scheme != scheme:
-        raise ValueError(f"--tag_scheme={FLAGS.tag_scheme}, but --preset={FLAGS.preset} was trained on {scheme} tags.")
+    if not config.preset or not os.path.isdir(config.preset):
+        raise ValueError("Without --do_train, pass --preset=<output_dir of a training run> (it holds task_spec.json).")
+    saved = task_spec.load_task_spec(config.preset)
+    if not isinstance(saved, task_spec.TokenClassificationSpec):
+        raise ValueError(f"--preset={config.preset} holds a {saved.TASK!r} model, not a token classifier.")
+    labels, scheme = list(saved.labels), saved.tag_scheme
+    if tag_scheme and tag_scheme != scheme:
+        raise ValueError(f"--tag_scheme={tag_scheme}, but --preset={config.preset} was trained on {scheme} tags.")
     return labels, scheme, None
 
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    labels, scheme, train_sentences = _labels_and_scheme()
+    config = common.RunConfig.from_flags(FLAGS)
+    labels, scheme, train_sentences = _labels_and_scheme(config, FLAGS.tag_scheme)
     logging.info("%d labels (%s): %s", len(labels), scheme, labels)
+    spec = task_spec.TokenClassificationSpec(
+        labels=tuple(labels), tag_scheme=scheme, sequence_length=FLAGS.max_seq_length,
+        window_stride=FLAGS.window_stride,
+    )
     # Every input file is read and checked before any model is built.
-    if FLAGS.do_eval:
-        eval_sentences = _read(FLAGS.eval_file, "eval_file", scheme, FLAGS.max_eval_examples)
-        tag_ids(eval_sentences, labels, FLAGS.eval_file)
-    if FLAGS.do_predict:
+    if config.do_eval:
+        eval_sentences = _read(config.eval_file, "eval_file", scheme, config.max_eval_examples)
+        tag_ids(eval_sentences, labels, config.eval_file)
+    if config.do_predict:
         predict_sentences = _read(
-            FLAGS.predict_file, "predict_file", scheme, FLAGS.max_predict_examples, with_tags=False
+            config.predict_file, "predict_file", scheme, config.max_predict_examples, with_tags=False
         )
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        model = common.build_task_model(keras_albert.AlbertTokenClassifier, FLAGS, num_classes=len(labels))
+        model = common.build_task_model(
+            keras_albert.AlbertTokenClassifier, config, spec.sequence_length, num_classes=len(labels)
+        )
     common.check_vocabulary(tokenizer, model.backbone)
 
-    if FLAGS.do_train:
+    if config.do_train:
         features, windows = encode_sentences(
-            tokenizer, train_sentences, FLAGS.max_seq_length, FLAGS.window_stride, "train"
+            tokenizer, train_sentences, spec.sequence_length, spec.window_stride, "train"
         )
         window_label_ids = [
             token_labels.window_labels(window, ids)
-            for sentence_windows, ids in zip(windows, tag_ids(train_sentences, labels, FLAGS.train_file))
+            for sentence_windows, ids in zip(windows, tag_ids(train_sentences, labels, config.train_file))
             for window in sentence_windows
         ]
         dataset = common.training_dataset(
             features,
             window_label_ids,
-            FLAGS.train_batch_size,
-            FLAGS.max_seq_length,
-            seed=FLAGS.seed,
+            config.train_batch_size,
+            spec.sequence_length,
+            seed=config.seed,
             label_padding_value=token_labels.IGNORE_LABEL,
         )
-        steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, FLAGS.max_seq_length)
+        steps_per_epoch = common.num_length_bucketed_batches(features, config.train_batch_size, spec.sequence_length)
         # The head's default loss and accuracy leave out IGNORE_LABEL (off
         # words' first pieces): they average over words. Entity F1 is --do_eval's.
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(model, FLAGS.output_dir, tokenizer)
-        token_labels.save_label_list(FLAGS.output_dir, labels, scheme)
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
+        common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
-    if FLAGS.do_eval:
-        predicted, stats = predict_tags(model, tokenizer, eval_sentences, labels, FLAGS.eval_batch_size, "eval")
+    if config.do_eval:
+        predicted, stats = predict_tags(model, tokenizer, eval_sentences, spec, config.eval_batch_size, "eval")
         results = entity_metrics([sentence.tags for sentence in eval_sentences], predicted)
         results.update(stats)
-        common.write_eval_results(FLAGS.output_dir, results)
+        common.write_eval_results(config.output_dir, results)
         conll.write_conll(
-            os.path.join(FLAGS.output_dir, PREDICTIONS_FILE),
+            os.path.join(config.output_dir, PREDICTIONS_FILE),
             [(sentence.words, sentence.tags, tags) for sentence, tags in zip(eval_sentences, predicted)],
         )
 
-    if FLAGS.do_predict:
+    if config.do_predict:
         predicted, _ = predict_tags(
-            model, tokenizer, predict_sentences, labels, FLAGS.predict_batch_size, "predict"
+            model, tokenizer, predict_sentences, spec, config.predict_batch_size, "predict"
         )
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        os.makedirs(config.output_dir, exist_ok=True)
         conll.write_conll(
-            os.path.join(FLAGS.output_dir, TEST_PREDICTIONS_FILE),
+            os.path.join(config.output_dir, TEST_PREDICTIONS_FILE),
             [(sentence.words, tags) for sentence, tags in zip(predict_sentences, predicted)],
         )
 

@@ -43,7 +43,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 import keras_albert
-from keras_albert import training
+from keras_albert import task_spec, training
 from . import common, pretraining_data
 
 common.define_common_flags()
@@ -118,7 +118,7 @@ def load_tokenizer(metadata):
 
 def build_pretrainer():
     """An `AlbertPretrainer`; heads come along from a pretrainer preset."""
-    if FLAGS.preset and not FLAGS.init_checkpoint and common._is_task_preset(FLAGS.preset, keras_albert.AlbertPretrainer):
+    if FLAGS.preset and not FLAGS.init_checkpoint and common.is_task_preset(FLAGS.preset, keras_albert.AlbertPretrainer):
         return keras_albert.AlbertPretrainer.from_preset(FLAGS.preset)
     return keras_albert.AlbertPretrainer(common.build_backbone(FLAGS))
 
@@ -218,9 +218,9 @@ def main(argv):
     # Signals first: a scheduler's SIGTERM must end the worker wherever it
     # is, waiting for peers included.
     with training.stop_on_signals():
-        common.check_flags(FLAGS)
+        config = common.RunConfig.from_flags(FLAGS)
         check_pretraining_flags()
-        strategy = common.configure_runtime(FLAGS)
+        strategy = common.configure_runtime(config)
         with training.watch_workers(strategy, FLAGS.peer_timeout_seconds):
             pretrain(strategy)
 
@@ -234,6 +234,7 @@ def pretrain(strategy):
     with strategy.scope():
         model = build_pretrainer()
         common.check_vocabulary(tokenizer, model.backbone)
+        common.check_sequence_length(model.backbone, FLAGS.max_seq_length)
         optimizer = training.create_optimizer(
             name=FLAGS.optimizer,
             learning_rate=FLAGS.learning_rate,
@@ -255,7 +256,9 @@ def pretrain(strategy):
         # Every worker saves (saving may create variables, a collective step
         # under MultiWorkerMirroredStrategy); only the chief's copy is kept.
         save_dir = FLAGS.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
-        common.save_trained_model(model, save_dir, tokenizer)
+        common.save_trained_model(
+            model, save_dir, tokenizer, task_spec.PretrainingSpec(sequence_length=FLAGS.max_seq_length)
+        )
         if is_chief and history:  # This run's epochs (a resumed run: those after the restart).
             common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
         else:

@@ -19,8 +19,9 @@ Writes to --output_dir:
     `AlbertSquadV2QuestionAnswerer`) as a preset
     with its tokenizer (`AlbertQuestionAnswerer.from_preset(output_dir)`, or
     `--preset=output_dir` here; the preset keeps
-    --null_score_diff_threshold), `task_metadata.json` (the window sizes and
-    version), and `checkpoint.weights.h5` after every epoch;
+    --null_score_diff_threshold), `task_spec.json` (the window sizes, version
+    and threshold, which export reads), and `checkpoint.weights.h5` after
+    every epoch;
   - with --do_predict or --do_eval, for --predict_file: `predictions.json`
     (`{question id: answer text}`, "" for no answer), `nbest_predictions.json`
     (the --n_best_size best answers with probabilities and logits) and
@@ -55,6 +56,7 @@ import keras_albert
 from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
 from keras_albert.question_answering import decode_answer
 from keras_albert.squad_v2_answers import decode_beam_answer
+from keras_albert.task_spec import QuestionAnsweringSpec, SquadV2QuestionAnsweringSpec
 from . import common, squad, squad_metrics
 
 common.define_common_flags()
@@ -91,25 +93,43 @@ SQUAD_HEADS = {"simple": keras_albert.AlbertQuestionAnswerer, "original": Albert
 SQUAD_MAX_SEQ_LENGTH = 384
 
 
-def _max_seq_length():
-    return FLAGS.max_seq_length if FLAGS["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH
-
-
-def _check_squad_flags():
-    if FLAGS.do_train and not FLAGS.train_file:
+def _check_files(config):
+    if config.do_train and not config.train_file:
         raise ValueError("--do_train needs --train_file.")
-    if (FLAGS.do_eval or FLAGS.do_predict) and not FLAGS.predict_file:
+    if (config.do_eval or config.do_predict) and not config.predict_file:
         raise ValueError("--do_eval and --do_predict need --predict_file.")
 
 
-def _squad_head():
-    """The --squad_head name: the flag, else the head a --preset was saved with."""
-    if FLAGS.squad_head:
-        return FLAGS.squad_head
+def squad_head_of(requested, preset):
+    """The head's name: `requested` (--squad_head), else the head `preset` was saved with, else simple."""
+    if requested:
+        return requested
     for name, model_class in SQUAD_HEADS.items():
-        if FLAGS.preset and common._is_task_preset(FLAGS.preset, model_class):
+        if preset and common.is_task_preset(preset, model_class):
             return name
     return "simple"
+
+
+def spec_from_flags(flag_values, squad_head):
+    """The QA spec the flags ask for: what this run packs, decodes and saves.
+
+    --max_seq_length defaults to SQuAD's 384 here, and that is the length
+    every check and window uses.
+    """
+    fields = dict(
+        sequence_length=flag_values.max_seq_length if flag_values["max_seq_length"].present else SQUAD_MAX_SEQ_LENGTH,
+        doc_stride=flag_values.doc_stride,
+        max_query_length=flag_values.max_query_length,
+        n_best_size=flag_values.n_best_size,
+        max_answer_length=flag_values.max_answer_length,
+        version_2_with_negative=flag_values.version_2_with_negative,
+        null_score_diff_threshold=flag_values.null_score_diff_threshold,
+    )
+    if squad_head == "original":
+        return SquadV2QuestionAnsweringSpec(
+            **fields, start_n_top=flag_values.start_n_top, end_n_top=flag_values.end_n_top
+        )
+    return QuestionAnsweringSpec(**fields)
 
 
 def _read(path, max_examples):
@@ -123,21 +143,22 @@ def _read(path, max_examples):
     return examples
 
 
-def _encode(tokenizer, examples, is_training):
+def _encode(tokenizer, examples, spec, is_training, path):
     return squad.encode_examples(
         tokenizer,
         examples,
-        max_seq_length=_max_seq_length(),
-        doc_stride=FLAGS.doc_stride,
-        max_query_length=FLAGS.max_query_length,
+        max_seq_length=spec.sequence_length,
+        doc_stride=spec.doc_stride,
+        max_query_length=spec.max_query_length,
         is_training=is_training,
-        path=FLAGS.train_file if is_training else FLAGS.predict_file,
-        version_2_with_negative=FLAGS.version_2_with_negative,
+        path=path,
+        version_2_with_negative=spec.version_2_with_negative,
     )
 
 
-def _training_data(features, is_original_head):
+def _training_data(features, spec, config):
     """`(dataset, steps per epoch)`; the original head also reads the gold start as input."""
+    is_original_head = isinstance(spec, SquadV2QuestionAnsweringSpec)
     if is_original_head:
         labels = {
             "start_log_probs": features["start_positions"],
@@ -148,48 +169,43 @@ def _training_data(features, is_original_head):
     else:
         labels = {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
     dataset = common.training_dataset(
-        features, labels, FLAGS.train_batch_size, _max_seq_length(), seed=FLAGS.seed
+        features, labels, config.train_batch_size, spec.sequence_length, seed=config.seed
     )
     if is_original_head:
         dataset = dataset.map(lambda x, y: ({**x, "start_positions": y["start_log_probs"]}, y))
-    steps_per_epoch = common.num_length_bucketed_batches(features, FLAGS.train_batch_size, _max_seq_length())
+    steps_per_epoch = common.num_length_bucketed_batches(features, config.train_batch_size, spec.sequence_length)
     return dataset, steps_per_epoch
 
 
-def predict_answers(model, examples, features, threshold):
+def predict_answers(model, examples, features, spec, batch_size):
     """Decodes every question: `{question id: decode_answer(...) result}`.
 
     The original head's beam is decoded by `decode_beam_answer`.
     """
-    outputs = common.predict_in_length_order(
-        model, features, FLAGS.predict_batch_size, _max_seq_length()
-    )
+    outputs = common.predict_in_length_order(model, features, batch_size, spec.sequence_length)
     windows_of = [[] for _ in examples]
     for window_index, example_index in enumerate(features["example_index"]):
         windows_of[example_index].append(window_index)
+    options = dict(
+        n_best_size=spec.n_best_size,
+        max_answer_length=spec.max_answer_length,
+        version_2_with_negative=spec.version_2_with_negative,
+        null_score_diff_threshold=spec.null_score_diff_threshold,
+    )
     answers = {}
     for example, window_indices in zip(examples, windows_of):
+        windows = [features["windows"][i] for i in window_indices]
         if isinstance(model, AlbertSquadV2QuestionAnswerer):
-            answers[example.question_id] = decode_beam_answer(
+            window_outputs = {name: value[window_indices] for name, value in outputs.items()}
+            answers[example.question_id] = decode_beam_answer(example.context, windows, window_outputs, **options)
+        else:
+            answers[example.question_id] = decode_answer(
                 example.context,
-                [features["windows"][i] for i in window_indices],
-                {name: value[window_indices] for name, value in outputs.items()},
-                n_best_size=FLAGS.n_best_size,
-                max_answer_length=FLAGS.max_answer_length,
-                version_2_with_negative=FLAGS.version_2_with_negative,
-                null_score_diff_threshold=threshold,
+                windows,
+                outputs["start_logits"][window_indices],
+                outputs["end_logits"][window_indices],
+                **options,
             )
-            continue
-        answers[example.question_id] = decode_answer(
-            example.context,
-            [features["windows"][i] for i in window_indices],
-            outputs["start_logits"][window_indices],
-            outputs["end_logits"][window_indices],
-            n_best_size=FLAGS.n_best_size,
-            max_answer_length=FLAGS.max_answer_length,
-            version_2_with_negative=FLAGS.version_2_with_negative,
-            null_score_diff_threshold=threshold,
-        )
     return answers
 
 
@@ -207,10 +223,10 @@ def write_prediction_files(output_dir, answers):
     logging.info("Wrote predictions for %d questions to %s", len(answers), output_dir)
 
 
-def evaluate(examples, answers, threshold):
+def evaluate(examples, answers, spec):
     """The official SQuAD metrics of `answers` (v2.0 with the threshold search)."""
     gold = squad.gold_answers(examples)
-    if not FLAGS.version_2_with_negative:
+    if not spec.version_2_with_negative:
         return squad_metrics.evaluate_v1(gold, {qid: a["text"] for qid, a in answers.items()})
     # The best span of every question with its null odds: the official
     # script then scores the predictions at `threshold` and searches the best.
@@ -218,69 +234,61 @@ def evaluate(examples, answers, threshold):
         gold,
         {qid: a["best_non_null_text"] for qid, a in answers.items()},
         na_probs={qid: a["null_odds"] for qid, a in answers.items()},
-        na_prob_thresh=threshold,
+        na_prob_thresh=spec.null_score_diff_threshold,
     )
 
 
 def main(argv):
     del argv
-    common.check_flags(FLAGS)
-    _check_squad_flags()
-    strategy = common.configure_runtime(FLAGS)
-    tokenizer = common.load_tokenizer(FLAGS)
+    config = common.RunConfig.from_flags(FLAGS)
+    _check_files(config)
+    squad_head = squad_head_of(FLAGS.squad_head, config.preset)
+    spec = spec_from_flags(FLAGS, squad_head)
+    strategy = common.configure_runtime(config)
+    tokenizer = common.load_tokenizer(config)
     with strategy.scope():
-        squad_head = _squad_head()
-        model = common.build_task_model(SQUAD_HEADS[squad_head], FLAGS)
-    common.check_max_seq_length(
-        model.backbone, _max_seq_length(), program_default=not FLAGS["max_seq_length"].present
-    )
+        model = common.build_task_model(
+            SQUAD_HEADS[squad_head], config, spec.sequence_length,
+            length_is_program_default=not FLAGS["max_seq_length"].present,
+        )
     common.check_vocabulary(tokenizer, model.backbone)
-    for name in ("start_n_top", "end_n_top"):  # Beam sizes: not weights, set at will.
-        if squad_head == "original" and FLAGS[name].present:
-            setattr(model, name, FLAGS[name].value)
+    # A preset's tuned threshold (and beam sizes) unless the flags are given.
     if FLAGS["null_score_diff_threshold"].present:
-        model.null_score_diff_threshold = FLAGS.null_score_diff_threshold
-    threshold = model.null_score_diff_threshold
+        model.null_score_diff_threshold = spec.null_score_diff_threshold
+    spec = spec.replace(null_score_diff_threshold=float(model.null_score_diff_threshold))
+    if squad_head == "original":
+        for name in ("start_n_top", "end_n_top"):  # Beam sizes: not weights, set at will.
+            if FLAGS[name].present:
+                setattr(model, name, getattr(spec, name))
+        spec = spec.replace(start_n_top=model.start_n_top, end_n_top=model.end_n_top)
 
-    if FLAGS.do_train:
-        examples = _read(FLAGS.train_file, FLAGS.max_train_examples)
-        features = _encode(tokenizer, examples, is_training=True)
-        dataset, steps_per_epoch = _training_data(features, squad_head == "original")
-        common.train_model(model, dataset, steps_per_epoch, FLAGS, strategy)
-        common.save_trained_model(
-            model,
-            FLAGS.output_dir,
-            tokenizer,
-            metadata={
-                "version_2_with_negative": FLAGS.version_2_with_negative,
-                "max_seq_length": _max_seq_length(),
-                "doc_stride": FLAGS.doc_stride,
-                "max_query_length": FLAGS.max_query_length,
-                "n_best_size": FLAGS.n_best_size,
-                "max_answer_length": FLAGS.max_answer_length,
-            },
-        )
+    if config.do_train:
+        examples = _read(config.train_file, config.max_train_examples)
+        features = _encode(tokenizer, examples, spec, is_training=True, path=config.train_file)
+        dataset, steps_per_epoch = _training_data(features, spec, config)
+        common.train_model(model, dataset, steps_per_epoch, config, strategy)
+        common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
-    if FLAGS.do_eval or FLAGS.do_predict:
+    if config.do_eval or config.do_predict:
         max_examples = (
-            FLAGS.max_eval_examples if FLAGS.max_eval_examples is not None else FLAGS.max_predict_examples
+            config.max_eval_examples if config.max_eval_examples is not None else config.max_predict_examples
         )
-        examples = _read(FLAGS.predict_file, max_examples)
+        examples = _read(config.predict_file, max_examples)
         unanswerable = [example.question_id for example in examples if not example.answers]
-        if FLAGS.do_eval and unanswerable and not FLAGS.version_2_with_negative:
+        if config.do_eval and unanswerable and not spec.version_2_with_negative:
             raise ValueError(
-                f"{FLAGS.predict_file} has {len(unanswerable)} questions without answers (e.g. "
+                f"{config.predict_file} has {len(unanswerable)} questions without answers (e.g. "
                 f"{unanswerable[0]!r}): evaluate SQuAD v2.0 files with --version_2_with_negative."
             )
-        features = _encode(tokenizer, examples, is_training=False)
-        answers = predict_answers(model, examples, features, threshold)
-        write_prediction_files(FLAGS.output_dir, answers)
-        if FLAGS.do_eval:
-            results = evaluate(examples, answers, threshold)
-            results["null_score_diff_threshold"] = threshold
+        features = _encode(tokenizer, examples, spec, is_training=False, path=config.predict_file)
+        answers = predict_answers(model, examples, features, spec, config.predict_batch_size)
+        write_prediction_files(config.output_dir, answers)
+        if config.do_eval:
+            results = evaluate(examples, answers, spec)
+            results["null_score_diff_threshold"] = spec.null_score_diff_threshold
             for name in ("num_examples", "num_windows", "num_questions_truncated"):
                 results[name] = features["stats"][name]
-            common.write_eval_results(FLAGS.output_dir, results)
+            common.write_eval_results(config.output_dir, results)
 
 
 def run_command():

@@ -12,6 +12,7 @@ import os
 
 import keras
 
+from keras_albert import task_spec
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.convert.files import read_json, staging_directory
 
@@ -60,6 +61,10 @@ def write_preset(
         model.save_to_preset(staging)
         if tokenizer is not None:
             tokenizer.save_to_preset(staging)
+        # The default task spec, so the preset exports as it is; a token
+        # classifier's tags only its training data can tell.
+        if task_spec.task_of(model) not in ("backbone", "token_classification"):
+            task_spec.save_task_spec(staging, task_spec.default_spec(model))
     logger.info("Wrote preset %s", output_dir)
 
 

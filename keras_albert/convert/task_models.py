@@ -1,22 +1,10 @@
-"""Which Keras model a converted checkpoint becomes, by task name."""
+"""Which Keras model a converted checkpoint becomes, by task name (`keras_albert.task_spec.TASKS`)."""
 
 from keras_albert.albert_backbone import AlbertBackbone
-from keras_albert.albert_multiple_choice import AlbertMultipleChoice
-from keras_albert.albert_pretrainer import AlbertPretrainer
-from keras_albert.albert_question_answerer import AlbertQuestionAnswerer
-from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
-from keras_albert.albert_text_classifier import AlbertTextClassifier
-from keras_albert.albert_token_classifier import AlbertTokenClassifier
+from keras_albert.task_spec import TASKS as _REGISTRY
+from keras_albert.task_spec import task_of
 
-TASK_CLASSES = {
-    "backbone": AlbertBackbone,
-    "pretraining": AlbertPretrainer,
-    "text_classification": AlbertTextClassifier,
-    "token_classification": AlbertTokenClassifier,
-    "question_answering": AlbertQuestionAnswerer,
-    "squad_v2_question_answering": AlbertSquadV2QuestionAnswerer,
-    "multiple_choice": AlbertMultipleChoice,
-}
+TASK_CLASSES = {name: entry.model_class for name, entry in _REGISTRY.items()}
 TASKS = tuple(TASK_CLASSES)
 # The head arguments a checkpoint can tell (its width, its dropout).
 _HEAD_ARGUMENTS = {
@@ -27,17 +15,6 @@ _HEAD_ARGUMENTS = {
     "squad_v2_question_answering": (),
     "multiple_choice": ("dropout",),
 }
-
-
-def task_of(model):
-    """The task name of a keras-albert model."""
-    for task, cls in TASK_CLASSES.items():
-        if type(model) is cls:
-            return task
-    raise ValueError(
-        f"Cannot convert a {type(model).__name__}: expected one of "
-        f"{', '.join(cls.__name__ for cls in TASK_CLASSES.values())}."
-    )
 
 
 def backbone_config_of(model):

@@ -31,6 +31,22 @@ def tiny_backbone(tokenizer, seed=0):
     )
 
 
+def informative_weights(model, seed=0):
+    """Kernels and embeddings ~N(0, 0.2), biases ~N(0, 0.1), LayerNorm gammas
+    1 + N(0, 0.2): every weight matters, so a wrong one shows in the outputs."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        if weight.path.endswith("gamma"):
+            value = 1.0 + rng.normal(0.0, 0.2, shape)
+        elif weight.path.endswith(("bias", "beta")):
+            value = rng.normal(0.0, 0.1, shape)
+        else:
+            value = rng.normal(0.0, 0.2, shape)
+        weight.assign(value.astype(np.float32))
+    return model
+
+
 def sharpen_head(model, layer_name, scale=300.0):
     """Scales a fresh head so a random model's predictions vary between inputs."""
     layer = model.get_layer(layer_name)
@@ -58,8 +74,9 @@ def text_classifier(albert_tokenizer, sst2_dev_sentences):
 
 @pytest.fixture
 def classifier_preset(text_classifier, albert_tokenizer, tmp_path):
-    """The tiny classifier saved as a task preset with its preprocessor."""
+    """The tiny classifier saved as a task preset with its preprocessor and task spec."""
     from keras_albert.albert_preprocessor import AlbertPreprocessor
+    from keras_albert.task_spec import TextClassificationSpec, save_task_spec
 
     preset = tmp_path / "preset"
     text_classifier.preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)
@@ -67,6 +84,7 @@ def classifier_preset(text_classifier, albert_tokenizer, tmp_path):
         text_classifier.save_to_preset(str(preset))
     finally:
         text_classifier.preprocessor = None  # The session fixture stays preprocessor-free.
+    save_task_spec(preset, TextClassificationSpec(labels=tuple(LABEL_NAMES), sequence_length=SEQUENCE_LENGTH))
     return preset
 
 
@@ -77,7 +95,7 @@ def classifier_model_base(text_classifier, albert_tokenizer, tmp_path_factory):
 
     model_base = tmp_path_factory.mktemp("models") / "albert_classifier"
     export_saved_model(
-        text_classifier, albert_tokenizer, str(model_base), sequence_length=SEQUENCE_LENGTH, label_names=LABEL_NAMES
+        text_classifier, albert_tokenizer, str(model_base), sequence_length=SEQUENCE_LENGTH, labels=LABEL_NAMES
     )
     return model_base
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from absl import flags
-from conftest import LABEL_NAMES, json_lines, run_python
+from conftest import LABEL_NAMES, SEQUENCE_LENGTH, json_lines, run_python
 
 from export import predict
 
@@ -25,22 +25,26 @@ def test_predict_runs_a_saved_model_on_a_file(classifier_model_base, keras_class
     )
     assert len(rows) == len(sentences)
     np.testing.assert_allclose([row["logits"] for row in rows], keras_classifier_logits(sentences), atol=1e-5)
-    assert all(row["labels"] in LABEL_NAMES and row["label_names"] == LABEL_NAMES for row in rows)
+    assert all(set(row) == set(predict.RESPONSE_FIELDS["text_classification"]) for row in rows)
+    assert [row["label"] for row in rows] == [LABEL_NAMES[i] for i in np.argmax(keras_classifier_logits(sentences), axis=-1)]
 
 
 def test_predict_runs_a_token_ids_tflite_with_the_tokenizer(text_classifier, albert_tokenizer, spm_model_path, keras_classifier_logits, sst2_dev_sentences, tmp_path, capsys):
     from export.tflite import convert_to_tflite
+    from keras_albert.task_spec import TextClassificationSpec, save_task_spec
 
     path = tmp_path / "classifier.tflite"
     path.write_bytes(convert_to_tflite(text_classifier, "float32"))
     sentences = sst2_dev_sentences[:4]
     (tmp_path / "input.txt").write_text("\n".join(sentences), encoding="utf-8")
-    rows = run_in_process(
-        [f"--model={path}", f"--input={tmp_path / 'input.txt'}", f"--spm_model_file={spm_model_path}", "--max_seq_length=64"],
-        capsys,
-    )
+    argv = [f"--model={path}", f"--input={tmp_path / 'input.txt'}", f"--spm_model_file={spm_model_path}"]
+    with pytest.raises(ValueError, match=r"no task_spec\.json beside it .* pass --preset"):
+        run_in_process(argv, capsys)
+    save_task_spec(tmp_path, TextClassificationSpec(labels=tuple(LABEL_NAMES), sequence_length=SEQUENCE_LENGTH))
+    rows = run_in_process(argv, capsys)
     np.testing.assert_allclose([row["logits"] for row in rows], keras_classifier_logits(sentences), atol=1e-5)
-    assert [row["label_ids"] for row in rows] == np.argmax(keras_classifier_logits(sentences), axis=-1).tolist()
+    assert [row["label_id"] for row in rows] == np.argmax(keras_classifier_logits(sentences), axis=-1).tolist()
+    assert all(set(row) == set(predict.RESPONSE_FIELDS["text_classification"]) for row in rows)
 
 
 def test_predict_explains_what_it_cannot_run(tmp_path, capsys):
@@ -58,7 +62,17 @@ def test_two_input_signatures_need_tab_separated_lines():
         predict.split_fields(["no tab here"], ("question", "context"), first_line_number=7)
 
 
+def test_multiple_choice_lines_take_every_remaining_field_as_a_choice():
+    names = predict.INPUT_NAMES["multiple_choice"]
+    columns = predict.split_fields(["ctx\tWho _?\tAnn\tBob\tCy", "\tq\ta\tb\tc"], names)
+    assert columns == {"context": ["ctx", ""], "question": ["Who _?", "q"], "choices": [["Ann", "Bob", "Cy"], ["a", "b", "c"]]}
+    with pytest.raises(ValueError, match="input line 3: expected at least 4 tab-separated fields"):
+        predict.split_fields(["ctx\tq"], names, first_line_number=3)
+    with pytest.raises(ValueError, match="the same number of choices"):
+        predict.split_fields(["c\tq\ta\tb", "c\tq\ta\tb\tc"], names)
+
+
 @pytest.mark.heavy
 def test_predict_reads_stdin_in_a_fresh_process(classifier_model_base):
     rows = json_lines(run_python(None, "-m", "export.predict", f"--model={classifier_model_base / '1'}", stdin="good\nbad\n"))
-    assert len(rows) == 2 and all(row["labels"] in LABEL_NAMES for row in rows)
+    assert len(rows) == 2 and all(row["label"] in LABEL_NAMES for row in rows)

@@ -7,21 +7,31 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import LABEL_NAMES, SEQUENCE_LENGTH, assert_outputs_match, run_python, sharpen_head, tiny_backbone
+from conftest import (
+    LABEL_NAMES,
+    SEQUENCE_LENGTH,
+    assert_outputs_match,
+    informative_weights,
+    run_python,
+    sharpen_head,
+    tiny_backbone,
+)
 
-from export.saved_model import export_saved_model, next_version, read_serving_config
+from export.saved_model import export_saved_model, next_version, read_export_spec, read_serving_config
+from keras_albert.task_spec import TextClassificationSpec
 from export.warmup import read_warmup_requests, warmup_path
 
 
 def test_export_writes_the_layout_tf_serving_loads(classifier_model_base, albert_tokenizer):
     version_dir = classifier_model_base / "1"
-    for name in ("saved_model.pb", "variables/variables.index", "assets/spiece.model", "assets/serving_config.json"):
+    for name in ("saved_model.pb", "variables/variables.index", "assets/spiece.model", "assets/serving_config.json",
+                 "assets/task_spec.json"):
         assert (version_dir / name).is_file(), name
     assert os.path.isfile(warmup_path(str(version_dir)))
     assert (version_dir / "assets" / "spiece.model").read_bytes() == albert_tokenizer.proto
     config = read_serving_config(str(version_dir))
-    assert config["task"] == "text_classifier"
-    assert config["label_names"] == LABEL_NAMES
+    assert config["task"] == "text_classification"
+    assert read_export_spec(str(version_dir)) == TextClassificationSpec(labels=tuple(LABEL_NAMES), sequence_length=SEQUENCE_LENGTH)
     assert config["signatures"] == ["serving_default", "token_ids"]
     assert next_version(str(classifier_model_base)) == 2
     # Nothing half-written is left beside the versions.
@@ -108,24 +118,41 @@ def test_fresh_process_with_only_tensorflow_and_tensorflow_text_serves_it(
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("task", ["token_classifier", "question_answerer", "embeddings"])
+@pytest.mark.parametrize(
+    "task", ["text_classification", "token_classification", "question_answering", "multiple_choice", "pretraining", "backbone"]
+)
 def test_every_task_model_served_in_a_fresh_process_equals_keras(albert_tokenizer, sst2_dev_sentences, tmp_path, task):
     import keras_albert
     from keras_albert.albert_preprocessor import AlbertPreprocessor
 
     backbone = tiny_backbone(albert_tokenizer, seed=5)
     model, options = {
-        "token_classifier": lambda: (
-            keras_albert.AlbertTokenClassifier(backbone, num_classes=3), {"label_names": ["B-x", "I-x", "O"]}
+        "text_classification": lambda: (keras_albert.AlbertTextClassifier(backbone, num_classes=3), {}),
+        "token_classification": lambda: (
+            keras_albert.AlbertTokenClassifier(backbone, num_classes=3), {"labels": ["B-x", "I-x", "O"]}
         ),
-        "question_answerer": lambda: (
+        "question_answering": lambda: (
             keras_albert.AlbertQuestionAnswerer(backbone), {"max_query_length": 16, "doc_stride": 24}
         ),
-        "embeddings": lambda: (backbone, {}),
+        "multiple_choice": lambda: (keras_albert.AlbertMultipleChoice(backbone), {}),
+        "pretraining": lambda: (keras_albert.AlbertPretrainer(backbone), {}),
+        "backbone": lambda: (backbone, {}),
     }[task]()
-    path = export_saved_model(model, albert_tokenizer, str(tmp_path / "base"), sequence_length=SEQUENCE_LENGTH, **options)
-    packed = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sst2_dev_sentences[:50]))
+    informative_weights(model, seed=5)
+    spec = None
+    if task == "token_classification":
+        from keras_albert.task_spec import TokenClassificationSpec
+
+        spec = TokenClassificationSpec(labels=tuple(options.pop("labels")), sequence_length=SEQUENCE_LENGTH)
+    path = export_saved_model(
+        model, albert_tokenizer, str(tmp_path / "base"), spec=spec, sequence_length=SEQUENCE_LENGTH, **options
+    )
+    packed = AlbertPreprocessor(albert_tokenizer, sequence_length=SEQUENCE_LENGTH)(tf.constant(sst2_dev_sentences[:48]))
     features = {name: np.asarray(value) for name, value in packed.items()}
+    if task == "multiple_choice":  # 16 questions of 3 choices.
+        features = {name: value.reshape(16, 3, -1) for name, value in features.items()}
+    elif task == "pretraining":
+        features["mask_positions"] = np.tile(np.array([[1, 2, 3]], np.int32), (48, 1))
     np.savez(tmp_path / "features.npz", **features)
     code = (
         "import sys, numpy as np, tensorflow as tf, tensorflow_text\n"
@@ -168,12 +195,14 @@ def wnut_sentences(shared_data_dir, count):
 def test_token_classifier_export_tags_and_chunks_as_run_ner(albert_tokenizer, shared_data_dir, tmp_path):
     import keras_albert
     from keras_albert import token_labels
+    from keras_albert.task_spec import TokenClassificationSpec
 
     labels = ["B-location", "I-location", "B-person", "I-person", "O"]
     tagger = keras_albert.AlbertTokenClassifier(tiny_backbone(albert_tokenizer, seed=1), num_classes=len(labels))
     sharpen_head(tagger, "logits")
     sequence_length = 16  # Most sentences need several windows.
-    path = export_saved_model(tagger, albert_tokenizer, str(tmp_path), sequence_length=sequence_length, label_names=labels)
+    spec = TokenClassificationSpec(labels=tuple(labels), sequence_length=sequence_length)
+    path = export_saved_model(tagger, albert_tokenizer, str(tmp_path), spec=spec)
     sentences = wnut_sentences(shared_data_dir, 40) + [[]]
     outputs = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant([" ".join(s) for s in sentences]))
     num_entities = 0
@@ -259,11 +288,112 @@ def test_embeddings_export_equals_the_backbone(albert_tokenizer, sst2_dev_senten
 
 
 @pytest.mark.heavy
-def test_command_line_exports_a_task_preset_with_its_label_names(classifier_preset, tmp_path):
+def test_command_line_exports_a_task_preset_with_its_spec_and_overrides_given_flags(classifier_preset, tmp_path):
+    from keras_albert.task_spec import save_task_spec
+
     preset = classifier_preset
-    (preset / "task_metadata.json").write_text(json.dumps({"task_name": "sst-2", "labels": ["0", "1"]}))
+    save_task_spec(preset, TextClassificationSpec(labels=("bad", "good"), sequence_length=SEQUENCE_LENGTH))  # Not the fixture's.
     stdout = run_python(None, "-m", "export.saved_model", f"--preset={preset}", f"--model_base={tmp_path / 'base'}")
     version_dir = stdout.strip().splitlines()[-1]
     assert version_dir == str(tmp_path / "base" / "1")
-    config = read_serving_config(version_dir)
-    assert config["label_names"] == ["0", "1"] and config["options"]["sequence_length"] == SEQUENCE_LENGTH
+    assert read_export_spec(version_dir) == TextClassificationSpec(labels=("bad", "good"), sequence_length=SEQUENCE_LENGTH)
+    stdout = run_python(
+        None, "-m", "export.saved_model", f"--preset={preset}", f"--model_base={tmp_path / 'base'}",
+        "--max_seq_length=32", "--text_pair",
+    )
+    assert read_export_spec(stdout.strip().splitlines()[-1]) == TextClassificationSpec(
+        labels=("bad", "good"), sequence_length=32, text_pair=True
+    )
+
+
+def test_an_override_that_contradicts_the_model_is_refused_naming_both_values(classifier_preset, tmp_path):
+    from absl import flags
+
+    from export import saved_model
+
+    model, _, spec = saved_model.load_task_preset(str(classifier_preset))
+    flag_values = flags.FlagValues()
+    flags.DEFINE_integer("max_seq_length", None, "", flag_values=flag_values)
+    flags.DEFINE_integer("doc_stride", None, "", flag_values=flag_values)
+    flag_values(["export", "--max_seq_length=256"])
+    with pytest.raises(ValueError, match=r"--max_seq_length=256 contradicts the model .*sequence_length=64.*256 exceeds the model's 128 positions"):
+        saved_model.spec_with_flags(spec, model, flag_values, "preset/task_spec.json")
+    flag_values(["export", "--doc_stride=8"])
+    flag_values["max_seq_length"].unparse()
+    with pytest.raises(ValueError, match=r"--doc_stride does not apply to a 'text_classification' model"):
+        saved_model.spec_with_flags(spec, model, flag_values, "preset/task_spec.json")
+
+
+def test_a_preset_without_a_spec_or_with_one_that_does_not_fit_is_refused(classifier_preset):
+    from export import saved_model
+    from keras_albert.task_spec import TaskSpecError, save_task_spec
+
+    (classifier_preset / "task_spec.json").unlink()
+    with pytest.raises(TaskSpecError, match=r"task_spec\.json not found"):
+        saved_model.load_task_preset(str(classifier_preset))
+    save_task_spec(classifier_preset, TextClassificationSpec(labels=("a", "b", "c"), sequence_length=SEQUENCE_LENGTH))
+    with pytest.raises(TaskSpecError, match=r"task_spec\.json: field 'labels': 3 labels for a head of 2 units"):
+        saved_model.load_task_preset(str(classifier_preset))
+
+
+@pytest.mark.heavy
+def test_multiple_choice_export_chooses_as_run_multiple_choice(albert_tokenizer, tmp_path):
+    import keras_albert
+    from keras_albert.albert_preprocessor import AlbertPreprocessor
+    from keras_albert.task_spec import MultipleChoiceSpec
+    from tasks.multiple_choice import ChoiceExample
+    from tasks.run_multiple_choice import encode_choices
+
+    chooser = informative_weights(keras_albert.AlbertMultipleChoice(tiny_backbone(albert_tokenizer, seed=6)), seed=6)
+    spec = MultipleChoiceSpec(num_choices=3, sequence_length=32)
+    path = export_saved_model(chooser, albert_tokenizer, str(tmp_path), spec=spec)
+    examples = [
+        ChoiceExample("q1", "The cat sat on the mat all day long.", "Where did the cat sit?", ("on the mat", "in a tree", "nowhere"), None),
+        ChoiceExample("q2", "", "It rained, so _ stayed home.", ("we", "the picnic", "Crème brûlée"), None),
+        ChoiceExample("q3", "A long context " * 20, "What is it?", ("a test", "", "long"), None),
+    ]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](
+        context=tf.constant([e.context for e in examples]),
+        question=tf.constant([e.question for e in examples]),
+        choices=tf.constant([list(e.options) for e in examples]),
+    )
+    packed = encode_choices(AlbertPreprocessor(albert_tokenizer, sequence_length=32), examples, "test")
+    for index in range(len(examples)):
+        logits = chooser.predict({name: packed[name][index][None] for name in ("token_ids", "segment_ids", "padding_mask")}, verbose=0)
+        np.testing.assert_allclose(outputs["logits"][index].numpy(), logits[0], atol=1e-5)
+        np.testing.assert_allclose(outputs["probabilities"][index].numpy(), tf.nn.softmax(logits[0]).numpy(), atol=1e-6)
+        assert int(outputs["choice_ids"][index]) == int(np.argmax(logits[0]))
+    assert len(set(outputs["choice_ids"].numpy().tolist())) > 1  # Informative weights: choices differ.
+
+
+@pytest.mark.heavy
+def test_fill_mask_export_gives_the_pretrainers_top_pieces_for_every_mask(albert_tokenizer, tmp_path):
+    import keras_albert
+    from keras_albert.task_spec import PretrainingSpec
+
+    pretrainer = informative_weights(keras_albert.AlbertPretrainer(tiny_backbone(albert_tokenizer, seed=7)), seed=7)
+    path = export_saved_model(pretrainer, albert_tokenizer, str(tmp_path), spec=PretrainingSpec(sequence_length=24, top_k=4))
+    texts = ["The [MASK] sat on the [MASK].", "[MASK] brûlée", "no mask here", "x " * 40 + "[MASK]"]
+    outputs = tf.saved_model.load(path).signatures["serving_default"](text=tf.constant(texts))
+    assert outputs["num_masks"].numpy().tolist() == [2, 1, 0, 0]  # The last mask is cut off at 24 tokens.
+    for index, text in enumerate(texts[:2]):
+        # Reference: each part tokenized on its own, [MASK] between them.
+        ids = [albert_tokenizer.cls_token_id]
+        for number, part in enumerate(text.split("[MASK]")):
+            if number:
+                ids.append(albert_tokenizer.mask_token_id)
+            ids.extend(np.asarray(albert_tokenizer(part)).tolist())
+        ids.append(albert_tokenizer.sep_token_id)
+        positions = [i for i, token in enumerate(ids) if token == albert_tokenizer.mask_token_id]
+        features = {
+            "token_ids": np.array([ids], np.int32), "segment_ids": np.zeros((1, len(ids)), np.int32),
+            "padding_mask": np.ones((1, len(ids)), np.int32), "mask_positions": np.array([positions], np.int32),
+        }
+        probabilities = tf.nn.softmax(pretrainer.predict(features, verbose=0)["mlm_logits"][0]).numpy()
+        for mask, row in enumerate(probabilities):
+            expected_ids = np.argsort(-row, kind="stable")[:4]
+            assert outputs["top_k_ids"][index, mask].numpy().tolist() == expected_ids.tolist()
+            np.testing.assert_allclose(outputs["top_k_probabilities"][index, mask].numpy(), row[expected_ids], atol=1e-6)
+            assert [p.decode() for p in outputs["top_k_pieces"][index, mask].numpy()] == [
+                albert_tokenizer.id_to_token(int(i)) for i in expected_ids
+            ]

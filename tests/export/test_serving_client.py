@@ -55,6 +55,19 @@ def test_classifier_answers_equal_keras_through_the_server(classifier_server, ke
     assert outputs["label_names"].shape == (20, 2)
 
 
+def test_client_rows_have_the_schema_of_export_predict(classifier_server, classifier_model_base, keras_classifier_logits, sst2_dev_sentences):
+    from export.predict import RESPONSE_FIELDS
+    from export.saved_model import read_export_spec
+
+    sentences = sst2_dev_sentences[:5]
+    with ServingClient(classifier_server.address, "albert_sst2") as client:
+        rows = client.predict_rows({"text": sentences}, read_export_spec(str(classifier_model_base / "1")))
+    assert all(set(row) == set(RESPONSE_FIELDS["text_classification"]) for row in rows)
+    logits = keras_classifier_logits(sentences)
+    assert [row["label_id"] for row in rows] == np.argmax(logits, axis=-1).tolist()
+    np.testing.assert_allclose([row["logits"] for row in rows], logits, atol=1e-5)
+
+
 def test_requests_are_batched_and_reassembled_in_order(word_server):
     texts = [" ".join(["w"] * n) for n in range(11)]  # Outputs of growing width.
     before = word_server.servable.num_predict_calls

@@ -6,7 +6,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SEQUENCE_LENGTH, assert_outputs_match, json_lines, run_python, tiny_backbone
+from conftest import (
+    LABEL_NAMES,
+    SEQUENCE_LENGTH,
+    assert_outputs_match,
+    informative_weights,
+    json_lines,
+    run_python,
+    tiny_backbone,
+)
 
 from export.tflite import QUANTIZATIONS, configure_quantization, convert_to_tflite
 from export.verify import load_interpreter, run_tflite
@@ -63,18 +71,37 @@ def test_quantization_options_name_what_is_wrong():
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("task", ["token_classifier", "question_answerer", "embeddings"])
-def test_float32_token_ids_model_of_every_task_equals_keras(albert_tokenizer, features, task):
+@pytest.mark.parametrize(
+    "task", ["text_classification", "token_classification", "question_answering", "multiple_choice", "pretraining", "backbone"]
+)
+def test_float32_token_ids_model_of_every_task_equals_keras_in_a_fresh_process(albert_tokenizer, features, task, tmp_path):
     import keras_albert
 
     backbone = tiny_backbone(albert_tokenizer, seed=4)
     model = {
-        "token_classifier": lambda: keras_albert.AlbertTokenClassifier(backbone, num_classes=5),
-        "question_answerer": lambda: keras_albert.AlbertQuestionAnswerer(backbone),
-        "embeddings": lambda: backbone,
+        "text_classification": lambda: keras_albert.AlbertTextClassifier(backbone, num_classes=3),
+        "token_classification": lambda: keras_albert.AlbertTokenClassifier(backbone, num_classes=5),
+        "question_answering": lambda: keras_albert.AlbertQuestionAnswerer(backbone),
+        "multiple_choice": lambda: keras_albert.AlbertMultipleChoice(backbone),
+        "pretraining": lambda: keras_albert.AlbertPretrainer(backbone),
+        "backbone": lambda: backbone,
     }[task]()
-    outputs = run_tflite(load_interpreter(convert_to_tflite(model, "float32")), features)
-    assert_outputs_match(outputs, model.predict(features, verbose=0), atol=1e-5)
+    informative_weights(model, seed=4)
+    inputs = {name: value[:60] for name, value in features.items()}
+    if task == "multiple_choice":  # 20 questions of 3 choices.
+        inputs = {name: value.reshape(20, 3, -1) for name, value in inputs.items()}
+    elif task == "pretraining":
+        inputs["mask_positions"] = np.tile(np.array([[1, 4, 2]], np.int32), (60, 1))
+    (tmp_path / "model.tflite").write_bytes(convert_to_tflite(model, "float32"))
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    code = (
+        "import sys, numpy as np\n"
+        "from export.verify import load_interpreter, run_tflite\n"
+        "outputs = run_tflite(load_interpreter(sys.argv[1]), dict(np.load(sys.argv[2])))\n"
+        "np.savez(sys.argv[3], **outputs)\n"
+    )
+    run_python(code, str(tmp_path / "model.tflite"), str(tmp_path / "inputs.npz"), str(tmp_path / "outputs.npz"))
+    assert_outputs_match(dict(np.load(tmp_path / "outputs.npz")), model.predict(inputs, verbose=0), atol=1e-5)
 
 
 @pytest.mark.heavy
@@ -124,7 +151,7 @@ def test_command_line_converts_verifies_and_writes_the_table(classifier_preset, 
     assert "| tflite_float32 |" in (output_dir / "verification.md").read_text()
     # And `predict` runs what was written, from stdin.
     lines = json_lines(run_python(
-        None, "-m", "export.predict", f"--model={output_dir / 'text_classifier_float32_strings.tflite'}",
+        None, "-m", "export.predict", f"--model={output_dir / 'text_classification_float32_strings.tflite'}",
         stdin="a charming film\n\nwhat a bore\n",
     ))
-    assert len(lines) == 3 and all(len(line["probabilities"]) == 2 for line in lines)
+    assert len(lines) == 3 and all(len(line["probabilities"]) == 2 and line["label"] in LABEL_NAMES for line in lines)

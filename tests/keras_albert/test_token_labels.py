@@ -1,7 +1,5 @@
 """Word tags <-> sub-word windows: alignment, long-sentence windows, merging, entity spans."""
 
-import json
-
 import numpy as np
 import pytest
 from seqeval.metrics.sequence_labeling import get_entities
@@ -12,9 +10,7 @@ from keras_albert.token_labels import (
     EntitySpan,
     check_tag,
     label_list_from_tags,
-    load_label_list,
     merge_window_predictions,
-    save_label_list,
     spans_to_tags,
     tags_to_spans,
     tokenize_words,
@@ -109,25 +105,9 @@ def test_spans_to_tags_rejects_overlapping_or_out_of_range_spans():
         spans_to_tags([("PER", 3, 5)], 5)
 
 
-def test_label_list_is_sorted_and_round_trips_through_task_metadata(tmp_path):
+def test_label_list_is_sorted():
     labels = label_list_from_tags([["O", "B-person"], ["I-person", "O", "B-group"]])
     assert labels == ["B-group", "B-person", "I-person", "O"]
-    save_label_list(tmp_path, labels, "IOB2")
-    assert load_label_list(tmp_path) == (labels, "IOB2")
-    with pytest.raises(ValueError, match="holds no tag list"):
-        load_label_list(tmp_path / "missing")
-
-
-def test_saving_labels_keeps_the_other_task_metadata_and_bad_files_are_named(tmp_path):
-    (tmp_path / "task_metadata.json").write_text('{"max_seq_length": 64}')
-    save_label_list(tmp_path, ["B-x", "O"], "IOB2")
-    assert json.loads((tmp_path / "task_metadata.json").read_text())["max_seq_length"] == 64
-    (tmp_path / "task_metadata.json").write_text('{"labels": [')
-    with pytest.raises(ValueError, match=r"task_metadata\.json is not valid JSON"):
-        load_label_list(tmp_path)
-    (tmp_path / "task_metadata.json").write_text('["B-x", "O"]')
-    with pytest.raises(ValueError, match=r"task_metadata\.json: expected a JSON object, found list"):
-        load_label_list(tmp_path)
 
 
 def test_a_short_sentence_is_one_window_whose_first_pieces_carry_the_labels():

@@ -1,5 +1,6 @@
 """Shared task helpers: flags, model building, length-aware batching, outputs."""
 
+import dataclasses
 import json
 import types
 
@@ -72,14 +73,18 @@ def test_common_flags_use_the_original_albert_names_and_can_be_defined_twice():
         assert name in flags.FLAGS
 
 
-def test_check_flags_explains_what_is_missing():
+def test_run_config_from_flags_explains_what_is_missing_and_reads_every_common_flag():
     flags.FLAGS.unparse_flags()
     flags.FLAGS(["prog", "--output_dir=/tmp/x", "--albert_config_file=c.json"])
     with pytest.raises(ValueError, match="Nothing to do"):
-        common.check_flags(flags.FLAGS)
+        common.RunConfig.from_flags(flags.FLAGS)
     flags.FLAGS(["prog", "--do_train", "--preset=p", "--output_dir=/tmp/x", "--albert_config_file=c.json"])
     with pytest.raises(ValueError, match="either --preset or --albert_config_file"):
-        common.check_flags(flags.FLAGS)
+        common.RunConfig.from_flags(flags.FLAGS)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["prog", "--do_eval", "--preset=p", "--output_dir=/tmp/x", "--train_batch_size=7", "--optimizer=lamb"])
+    config = common.RunConfig.from_flags(flags.FLAGS)
+    assert (config.do_eval, config.preset, config.train_batch_size, config.optimizer) == (True, "p", 7, "lamb")
     flags.FLAGS.unparse_flags()
 
 
@@ -186,8 +191,9 @@ def test_build_backbone_rejects_a_checkpoint_of_unknown_kind_and_a_too_long_max_
     config.write_text(json.dumps(tiny_albert_config(100)))
     with pytest.raises(ValueError, match="neither a preset directory"):
         common.build_backbone(model_flags(albert_config_file=str(config), init_checkpoint=str(tmp_path / "nope")))
+    backbone = common.build_backbone(model_flags(albert_config_file=str(config)))
     with pytest.raises(ValueError, match="--max_seq_length=128 exceeds the model's 64 positions"):
-        common.build_backbone(model_flags(albert_config_file=str(config), max_seq_length=128))
+        common.check_sequence_length(backbone, 128)
 
 
 def test_check_vocabulary_rejects_a_tokenizer_larger_than_the_embedding(tmp_path, albert_tokenizer, vocab_size):
@@ -198,17 +204,18 @@ def test_check_vocabulary_rejects_a_tokenizer_larger_than_the_embedding(tmp_path
         common.check_vocabulary(albert_tokenizer, backbone)
 
 
-def test_optimizer_from_flags_counts_updates_under_gradient_accumulation():
-    values = types.SimpleNamespace(
-        optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, warmup_step=None, weight_decay=0.01,
+def test_optimizer_counts_updates_under_gradient_accumulation():
+    config = common.RunConfig(
+        output_dir="unused", optimizer="lamb", learning_rate=1e-3, warmup_proportion=0.1, weight_decay=0.01,
         gradient_accumulation_steps=2,
     )
-    optimizer = common.create_optimizer_from_flags(values, num_train_steps=100)
+    optimizer = common.create_optimizer(config, num_train_steps=100)
     assert isinstance(optimizer, training.Lamb)
     schedule = optimizer._learning_rate
     assert (schedule.decay_steps, schedule.warmup_steps) == (50, 5)
-    values.warmup_step = 30  # run_glue.sh's --warmup_step: batches, replacing the proportion.
-    schedule = common.create_optimizer_from_flags(values, num_train_steps=100)._learning_rate
+    # run_glue.sh's --warmup_step: batches, replacing the proportion.
+    config = dataclasses.replace(config, warmup_step=30)
+    schedule = common.create_optimizer(config, num_train_steps=100)._learning_rate
     assert (schedule.decay_steps, schedule.warmup_steps) == (50, 15)
 
 

@@ -26,5 +26,5 @@ def test_save_trained_model_fsyncs_every_preset_file_and_directory(tmp_path, mon
     for directory, _, file_names in os.walk(output_dir):
         written.add(os.path.realpath(directory))
         written.update(os.path.realpath(os.path.join(directory, name)) for name in file_names)
-    assert {"task.weights.h5", "model.weights.h5", "task_metadata.json"} <= set(os.listdir(output_dir))
+    assert {"task.weights.h5", "model.weights.h5", "task_spec.json"} <= set(os.listdir(output_dir))
     assert written <= set(flushed)

@@ -7,6 +7,7 @@ import pytest
 import sentencepiece
 
 import keras_albert
+from keras_albert import task_spec
 from tasks import common, run_classifier
 
 STSB_TRAIN = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n" + "".join(
@@ -62,8 +63,9 @@ def test_sst2_trains_and_evaluates_on_the_real_files(tmp_path, shared_data_dir, 
     assert results["num_examples"] == 40
     assert 0.0 <= results["accuracy"] <= 1.0
     assert (output_dir / "checkpoint.weights.h5").is_file()
-    metadata = json.loads((output_dir / "task_metadata.json").read_text())
-    assert metadata == {"task_name": "sst-2", "labels": ["0", "1"]}
+    assert task_spec.load_task_spec(output_dir) == task_spec.TextClassificationSpec(
+        labels=("0", "1"), text_pair=False, sequence_length=48
+    )
 
 
 def test_mrpc_writes_a_glue_submission_and_its_preset_reproduces_the_evaluation(

@@ -7,6 +7,7 @@ import pytest
 import sentencepiece
 from seqeval.metrics import f1_score, precision_score, recall_score
 
+from keras_albert import task_spec
 from tasks import common, conll, run_ner
 
 # === Entity metrics ===
@@ -138,10 +139,12 @@ def test_training_from_scratch_learns_the_entities_and_writes_every_output(train
     results = json.loads((output_dir / "eval_results.json").read_text())
     assert results["f1"] > 0.5, results  # The majority baseline (all O) scores 0.
     assert results["num_split_sentences"] == 1 and results["num_windows"] > results["num_sentences"]
-    assert json.loads((output_dir / "task_metadata.json").read_text()) == {
-        "labels": ["B-location", "B-person", "I-location", "I-person", "O"],
-        "tag_scheme": "IOB2",
-    }
+    spec = task_spec.load_task_spec(output_dir)
+    assert spec == task_spec.TokenClassificationSpec(
+        labels=("B-location", "B-person", "I-location", "I-person", "O"),
+        tag_scheme="IOB2",
+        sequence_length=MAX_SEQ_LENGTH,
+    )
     assert (output_dir / "task.json").is_file() and (output_dir / "tokenizer.json").is_file()
 
 

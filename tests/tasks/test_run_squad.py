@@ -6,6 +6,7 @@ import pytest
 import sentencepiece
 
 import keras_albert
+from keras_albert import task_spec
 from tasks import common, run_squad, squad, squad_metrics
 
 V1_FILE = "squad_v1.1_part_a/dev-v1.1-part-a.json"
@@ -75,7 +76,9 @@ def test_trains_on_v1_and_writes_official_v2_metrics_and_prediction_files(traine
     assert results["exact"] == pytest.approx(official["exact"])
     assert results["f1"] == pytest.approx(official["f1"])
     assert (trained_v2 / "checkpoint.weights.h5").is_file()
-    assert read_json(trained_v2 / "task_metadata.json")["doc_stride"] == 24
+    assert task_spec.load_task_spec(trained_v2) == task_spec.QuestionAnsweringSpec(
+        sequence_length=64, doc_stride=24, max_query_length=16, version_2_with_negative=True
+    )
 
 
 def test_the_saved_preset_predicts_with_the_tuned_threshold(trained_v2, tmp_path, shared_data_dir):
@@ -127,3 +130,13 @@ def test_training_needs_a_train_file(tmp_path, spm_model_path, albert_config_fil
     with pytest.raises(ValueError, match="--do_train needs --train_file"):
         run(f"--spm_model_file={spm_model_path}", f"--albert_config_file={albert_config_file}",
             f"--output_dir={tmp_path}", "--do_train")
+
+
+def test_the_backbone_check_reads_squads_default_length_not_the_common_one(tmp_path, spm_model_path, albert_config_file):
+    # run_squad packs 384-token windows without --max_seq_length; a 64-position
+    # backbone must be refused before training, not meet them in fit.
+    with pytest.raises(ValueError, match="--max_seq_length=384 exceeds the model's 64 positions"):
+        common.run_program(run_squad.main, [
+            "run_squad", "--train_file=unused.json", f"--spm_model_file={spm_model_path}",
+            f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path}", "--do_train",
+        ])
