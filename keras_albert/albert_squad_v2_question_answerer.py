@@ -17,13 +17,14 @@ output `h` (`[batch, T, H]`):
 The loss is the original's: `(start + end) / 2 + 0.5 * sigmoid cross-entropy
 of the answer class` (`compile()`'s default). Answers are decoded from the
 beam by `keras_albert.squad_v2_answers.decode_beam_answer`. The backbone's
-pooler, which this head does not read, is made non-trainable.
+pooler, which this head does not read, is left out of the model's trainable
+variables (the backbone itself is not changed).
 """
 
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, freeze_unread_pooler, head_initializer
+from keras_albert.albert_task import AlbertTask, head_initializer
 
 # The original's `tf.contrib.layers.layer_norm` epsilon.
 _LAYER_NORM_EPSILON = 1e-12
@@ -103,6 +104,8 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
     --version_2_with_negative --do_predict ...` predicts with it.
     """
 
+    reads_pooled_output = False
+
     def __init__(
         self,
         backbone,
@@ -120,7 +123,6 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         # them (keras-hub's Task leaves attributes set before untracked on torch).
         super().__init__(dtype=backbone.dtype_policy, **kwargs)
         self.backbone = backbone
-        freeze_unread_pooler(backbone)
         self.preprocessor = preprocessor
         hidden_dim = backbone.hidden_dim
 
