@@ -46,7 +46,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
-from keras_albert import task_spec
+from keras_albert import hardware, task_spec
 from keras_albert.albert_presets import check_weights_file
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
@@ -158,8 +158,10 @@ def define_common_flags():
     flags.DEFINE_enum(
         "mixed_precision",
         "float32",
-        ["float32", "mixed_float16", "mixed_bfloat16"],
-        "Keras dtype policy (mixed_bfloat16 on TPU/Ampere+, mixed_float16 with loss scaling on older GPUs).",
+        list(hardware.DTYPE_POLICIES),
+        "Keras dtype policy (mixed_bfloat16 on TPU/Ampere+ and CPUs with bf16 instructions, mixed_float16 "
+        "with loss scaling on older GPUs); auto: mixed_bfloat16 where the GPU or CPU accelerates it, "
+        "else float32.",
     )
     flags.DEFINE_bool("jit_compile", False, "Compile train/predict steps with XLA.")
     flags.DEFINE_integer("steps_per_execution", 1, "Batches per compiled call (fewer host round trips).")
@@ -327,10 +329,35 @@ def strategy_of(config):
     )
 
 
+def _gpu_compute_capability():
+    """(major, minor) of the first GPU TensorFlow sees; None without one."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+
+
+def dtype_policy_of(config):
+    """The Keras dtype policy --mixed_precision asks for, "auto" resolved by the hardware."""
+    gpu = _gpu_compute_capability()
+    policy = hardware.resolve_dtype_policy(config.mixed_precision, gpu_compute_capability=gpu)
+    if config.mixed_precision == "auto":
+        device = f"GPU of compute capability {gpu}" if gpu else f"CPU ({hardware.isa_class()})"
+        logging.info("--mixed_precision=auto: %s on this %s.", policy, device)
+    if policy == "mixed_bfloat16" and config.jit_compile and not gpu:
+        # Measured with TF 2.21: XLA's CPU backend runs bf16 matmuls at float32's
+        # rate, oneDNN (without XLA) at twice it.
+        logging.warning(
+            "--jit_compile with mixed_bfloat16 on a CPU: XLA does not use the CPU's bf16 "
+            "matmul instructions; drop --jit_compile to gain from bf16."
+        )
+    return policy
+
+
 def configure_runtime(config):
     """Seeds, sets the dtype policy and returns the distribution strategy."""
     keras.utils.set_random_seed(config.seed)
-    keras.config.set_dtype_policy(config.mixed_precision)
+    keras.config.set_dtype_policy(dtype_policy_of(config))
     return strategy_of(config)
 
 

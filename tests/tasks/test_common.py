@@ -222,3 +222,28 @@ def test_optimizer_counts_updates_under_gradient_accumulation():
 def test_eval_results_are_json_with_null_for_nan(tmp_path):
     path = common.write_eval_results(str(tmp_path / "out"), {"accuracy": 0.5, "pearson": float("nan")})
     assert json.loads(open(path).read()) == {"accuracy": 0.5, "pearson": None}
+
+
+@pytest.mark.parametrize(
+    "requested, jit_compile, cpu_has_bf16, expected, warns",
+    [
+        ("auto", False, True, "mixed_bfloat16", False),
+        ("auto", False, False, "float32", False),
+        ("auto", True, True, "mixed_bfloat16", True),
+        ("float32", True, True, "float32", False),
+        ("mixed_bfloat16", False, False, "mixed_bfloat16", False),
+    ],
+)
+def test_auto_precision_follows_the_cpu_and_warns_that_xla_loses_bf16(
+    monkeypatch, requested, jit_compile, cpu_has_bf16, expected, warns
+):
+    from absl import logging as absl_logging
+
+    from keras_albert import hardware
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"} | ({"avx512_bf16"} if cpu_has_bf16 else set())))
+    warnings = []
+    monkeypatch.setattr(absl_logging, "warning", lambda message, *args: warnings.append(message % args))
+    config = common.RunConfig(output_dir="unused", mixed_precision=requested, jit_compile=jit_compile)
+    assert common.dtype_policy_of(config) == expected
+    assert any("drop --jit_compile" in w for w in warnings) is warns
