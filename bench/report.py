@@ -29,6 +29,7 @@ EXTRA_LABELS = {
     "ours_padded": "keras-albert, every example padded to the fixed length",
     "savedmodel": "keras-albert SavedModel, `token_ids` signature",
     "savedmodel_text": "keras-albert SavedModel, `serving_default` (string in)",
+    "ours_int8": 'keras-albert, TF backend, no XLA, Keras `quantize("int8")`',
     "tflite_float32": "keras-albert TFLite float32",
     "tflite_dynamic_range": "keras-albert TFLite dynamic-range (int8 weights, float activations)",
     "tflite_int8": "keras-albert TFLite int8 (full integer, calibrated)",
