@@ -273,6 +273,40 @@ def profile(model_content, length=25, num_threads=None, repeats=30, whole_model_
     }
 
 
+def interleaved_latency(models, lengths, rounds=10, num_threads=None):
+    """Whole-model single-sentence latency of several models, their calls interleaved.
+
+    On a shared machine the load drifts between runs; alternating the
+    models call by call (order rotated each round) gives each the same
+    load. Per length, the median of `rounds` calls; returns
+    `{name: mean over lengths of the medians, in ms}`.
+    """
+    num_threads = num_threads or os.cpu_count()
+    runners = {}
+    for name, content in models:
+        interpreter = Interpreter(model_content=content, num_threads=num_threads)
+        (signature,) = interpreter.get_signature_list()
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+        input_names = interpreter.get_signature_list()[signature]["inputs"]
+        runners[name] = (interpreter.get_signature_runner(signature), input_names, _token_embedding_rows(model))
+        del model
+    times = {name: {length: [] for length in lengths} for name in runners}
+    names = list(runners)
+    for round_index in range(rounds):
+        order = names[round_index % len(names):] + names[: round_index % len(names)]
+        for length in lengths:
+            for name in order:
+                runner, input_names, rows = runners[name]
+                inputs = sentence_inputs(input_names, length, rows, seed=round_index)
+                runner(**inputs)  # Resizes to this length; the timed call does not.
+                start = time.perf_counter()
+                runner(**inputs)
+                times[name][length].append(time.perf_counter() - start)
+    return {
+        name: 1000 * float(np.mean([np.median(times[name][length]) for length in lengths])) for name in names
+    }
+
+
 def format_report(name, result, top=12):
     lines = [
         f"## {name}: {result['num_ops']} ops ({result['num_distinct_ops']} distinct), 1 × {result['length']} tokens, "
@@ -337,6 +371,11 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=30, help="Timed invokes per op.")
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--json", default=None, help="Write the full profiles here.")
+    parser.add_argument(
+        "--whole_only", default=None,
+        help="Comma-separated sentence lengths: time the whole models only, interleaved, instead of profiling.",
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="Interleaved calls per model and length (--whole_only).")
     args = parser.parse_args(argv)
     if not args.model and not args.build:
         parser.error("give --model=X.tflite or --build=QUANTIZATIONS")
@@ -345,7 +384,7 @@ def main(argv=None):
         if not os.path.isfile(path):
             parser.error(f"--model={path}: no such file")
         with open(path, "rb") as file:
-            models.append((os.path.basename(path), file.read()))
+            models.append((path, file.read()))
     for quantization in filter(None, args.build.split(",")):
         content = build_latency_model(args.size, quantization, args.length)
         if args.save_dir:
@@ -353,6 +392,13 @@ def main(argv=None):
             with open(os.path.join(args.save_dir, f"{args.size}_{quantization}.tflite"), "wb") as file:
                 file.write(content)
         models.append((f"{args.size} {quantization}", content))
+    if args.whole_only:
+        lengths = [int(length) for length in args.whole_only.split(",")]
+        latencies = interleaved_latency(models, lengths, args.rounds, args.threads)
+        reference = next(iter(latencies.values()))
+        for name, milliseconds in latencies.items():
+            print(f"{name}: {milliseconds:.2f} ms (first model / this one: {reference / milliseconds:.2f}x)")
+        return
     results = {}
     for name, content in models:
         results[name] = profile(content, args.length, args.threads, args.repeats)
