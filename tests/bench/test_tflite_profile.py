@@ -78,3 +78,10 @@ def test_a_missing_model_file_is_refused_by_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tflite_profile.main([f"--model={tmp_path / 'absent.tflite'}"])
     assert f"--model={tmp_path / 'absent.tflite'}: no such file" in capsys.readouterr().err
+
+
+def test_interleaved_latency_times_every_model_at_every_length(small_model):
+    models = [("float32", small_model["float32"]), ("int8", small_model["int8"])]
+    latencies = tflite_profile.interleaved_latency(models, lengths=[3, 9], rounds=2, num_threads=1)
+    assert list(latencies) == ["float32", "int8"]
+    assert all(milliseconds > 0 for milliseconds in latencies.values())
