@@ -37,7 +37,9 @@ FIXED_IMPLEMENTATIONS = FIXED_FLOAT32 + (FIXED_BFLOAT16 if hardware.cpu_accelera
 SCENARIO_IMPLEMENTATIONS = {
     "train_fixed": FIXED_IMPLEMENTATIONS,
     "infer_fixed": FIXED_IMPLEMENTATIONS,
-    "latency": ("ours", "hf_torch", "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8"),
+    "latency": (
+        "ours", "ours_int8", "hf_torch", "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8"
+    ),
     "sst2_epoch": ("ours_bucketed", "ours_padded"),
     "squad_infer": ("ours_bucketed", "ours_padded"),
     "ffn_matmul": ("tflite_float32", "tflite_dynamic_range", "tflite_int8"),

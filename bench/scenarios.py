@@ -272,6 +272,7 @@ def latency(job):
     (tokenization in the graph, as TF Serving runs it). Formats come from
     `export.saved_model` and `export.tflite` on one ALBERT classifier with
     fixed-seed weights; TFLite runs with one interpreter thread per core.
+    `ours_int8` is the same Keras model after `model.quantize("int8")`.
     """
     import keras
 
@@ -298,7 +299,12 @@ def latency(job):
 
     keras.utils.set_random_seed(0)
     model = keras_runner.albert_text_classifier(job["model_config"])
-    if implementation == "ours":
+    if implementation in ("ours", "ours_int8"):
+        if implementation == "ours_int8":
+            # Keras' own weight-and-activation int8 (Dense and Embedding layers).
+            model.quantize("int8")
+            int8_weights = sum(keras.backend.standardize_dtype(w.dtype) == "int8" for w in model.weights)
+            extra["note"] = f'Keras quantize("int8"): {int8_weights} int8 weight tensors'
         runner = keras_runner.KerasRunner(model, jit_compile=False, trainable=False)
         start = time.perf_counter()
         runner.predict(examples[0])

@@ -6,6 +6,24 @@ from keras import ops
 from keras_albert.layers.activations import get_activation
 
 
+class _CenteredLayerNormalization(keras.layers.LayerNormalization):
+    """`LayerNormalization` (last axis, same weights) with the variance as `mean((x - mean)²)`.
+
+    Keras' TensorFlow path computes the variance with `SquaredDifference`,
+    which full-integer TFLite runs on a slow int8 reference kernel outside
+    XNNPACK (a fifth of ALBERT-base's int8 op time); a subtraction and a
+    square run inside it. Computed in at least float32, as Keras does.
+    """
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32") if self.compute_dtype in ("float16", "bfloat16") else inputs
+        centered = x - ops.mean(x, axis=-1, keepdims=True)
+        # `centered * centered`: the converter fuses `square(x - mean)` back into SquaredDifference.
+        variance = ops.mean(centered * centered, axis=-1, keepdims=True)
+        scale = ops.rsqrt(variance + self.epsilon) * ops.cast(self.gamma, x.dtype)
+        return ops.cast(centered * scale + ops.cast(self.beta, x.dtype), self.compute_dtype)
+
+
 @keras.saving.register_keras_serializable(package="keras_albert")
 class AlbertTransformerLayer(keras.layers.Layer):
     """A post-LayerNorm transformer block as in ALBERT and BERT.
@@ -84,7 +102,7 @@ class AlbertTransformerLayer(keras.layers.Layer):
             )
 
         def layer_norm(name):
-            return keras.layers.LayerNormalization(
+            return _CenteredLayerNormalization(
                 epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name=name
             )
 
@@ -130,11 +148,13 @@ class AlbertTransformerLayer(keras.layers.Layer):
 
     def call(self, x, padding_mask=None, training=None, first_token_only=False):
         batch_size, sequence_length = ops.shape(x)[0], ops.shape(x)[1]
-        qkv = self.qkv_dense(x)
-        qkv = ops.reshape(
-            qkv, (batch_size, sequence_length, 3, self.num_heads, self.head_dim)
+        # Split on the last axis before the head reshape: slicing the 5-D
+        # `[b, s, 3, heads, head_dim]` view ran as three slow strided-slice
+        # kernels per layer in TFLite (a sixth of int8's non-matmul time).
+        query, key, value = (
+            ops.reshape(part, (batch_size, sequence_length, self.num_heads, self.head_dim))
+            for part in ops.split(self.qkv_dense(x), 3, axis=-1)
         )
-        query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if first_token_only:
             # Only the first ([CLS]) position is asked for: it still attends
             # to every key, but the output projection, FFN and LayerNorms

@@ -60,17 +60,21 @@ def test_tflite_latency_and_its_matmul_ceiling_are_measured_on_the_same_sentence
             "--size=tiny",
             "--in_process",
             "--scenarios=latency,ffn_matmul",
-            "--implementations=tflite_float32,tflite_int8",
+            "--implementations=tflite_float32,tflite_int8,ours_int8",
             f"--spm_model_file={spm_model_path}",
             f"--output_dir={tmp_path}",
         ]
     )
     rows = {(r["scenario"], r["implementation"]): r for r in _rows(tmp_path)["results"]}
-    assert set(rows) == {(s, i) for s in ("latency", "ffn_matmul") for i in ("tflite_float32", "tflite_int8")}
+    assert set(rows) == {(s, i) for s in ("latency", "ffn_matmul") for i in ("tflite_float32", "tflite_int8")} | {
+        ("latency", "ours_int8")
+    }
     for row in rows.values():
         assert row["ok"], row
         assert row["unit"] in ("ms/sentence", "ms/call") and row["value"] > 0
         assert len(row["times_s"]) == 3  # --latency_repeats of the tiny size
+    int8_weights = int(rows[("latency", "ours_int8")]["note"].split(": ")[1].split()[0])
+    assert int8_weights >= 8  # the tiny model's Dense kernels and embedding tables
     length = round(rows[("latency", "tflite_int8")]["mean_length"])
     assert rows[("ffn_matmul", "tflite_int8")]["note"].startswith(f"1 × {length} × 32 → 64 → 32;")
     assert "### Feed-forward matmuls alone in TFLite" in (tmp_path / "results.md").read_text()
