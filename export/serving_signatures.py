@@ -395,9 +395,9 @@ def fill_mask_function(model, tokenizer, sequence_length, top_k):
         )
         sentence = tf.RaggedTensor.from_row_lengths(pieces.flat_values, lengths)[:, : sequence_length - 2]
         longest = tf.maximum(tf.reduce_max(tf.concat([tf.cast(sentence.row_lengths(), tf.int32), [0]], 0)), 1)
-        features = pack_single_segments(
-            sentence.to_tensor(default_value=pad_id),
-            tf.cast(sentence.row_lengths(), tf.int32), longest + 2, cls_id, sep_id, pad_id,
+        features, _ = pack_segments_tf(
+            [(sentence.to_tensor(default_value=pad_id), tf.cast(sentence.row_lengths(), tf.int32))],
+            cls_id, sep_id, longest + 2, pad_id,
         )
         is_mask = tf.equal(features["token_ids"], mask_id)
         positions = tf.ragged.boolean_mask(tf.broadcast_to(tf.range(longest + 2)[None, :], tf.shape(is_mask)), is_mask)
