@@ -13,14 +13,19 @@ export KERAS_BACKEND ?= tensorflow
 
 .PHONY: demo test install clean
 
+# pip's own output goes to $(INSTALL_LOG) and is shown only when the install fails.
+INSTALL_LOG := $(VENV)/install.log
+PIP_INSTALL = $(PY) -m pip install -q
+
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	@echo "Installing keras-albert into $(VENV) (pip's log: $(INSTALL_LOG))"
+	@($(PIP_INSTALL) --upgrade pip && $(PIP_INSTALL) -e .) > $(INSTALL_LOG) 2>&1 || (cat $(INSTALL_LOG); exit 1)
 	touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[test]"
+	@echo "Installing the test extras (pip's log: $(INSTALL_LOG))"
+	@$(PIP_INSTALL) -e ".[test]" >> $(INSTALL_LOG) 2>&1 || (cat $(INSTALL_LOG); exit 1)
 	touch $(TEST_STAMP)
 
 install: $(STAMP)
