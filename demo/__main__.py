@@ -195,12 +195,12 @@ def main():
     os.makedirs(log_dir, exist_ok=True)
     demo_started = time.time()
 
-    print("[1/6 data] Shakespeare lines vs Wikipedia sentences, split by position", flush=True)
+    print("[1/7 data] Shakespeare lines vs Wikipedia sentences, split by position", flush=True)
     data_dir, pretraining_corpus, vocabulary_corpora = prepare_data(out)
 
     spm_prefix = os.path.join(out, "vocab", "spiece")
     run(
-        "2/6 vocabulary",
+        "2/7 vocabulary",
         log_dir,
         "keras_albert.sentencepiece_trainer",
         f"--input={','.join(vocabulary_corpora)}",
@@ -215,7 +215,7 @@ def main():
 
     pretraining_data = os.path.join(out, "pretraining_data")
     run(
-        "3/6 pretraining data",
+        "3/7 pretraining data",
         log_dir,
         "tasks.create_pretraining_data",
         # ' = Title = ' lines start documents: sentence-order pairs stay in one article.
@@ -230,7 +230,7 @@ def main():
     )
     pretrained = os.path.join(out, "pretrained")
     run(
-        "3/6 pretraining (MLM + SOP)",
+        "4/7 pretraining (MLM + SOP)",
         log_dir,
         "tasks.run_pretraining",
         f"--input_file={pretraining_data}",
@@ -251,7 +251,7 @@ def main():
 
     classifier_dir = os.path.join(out, "classifier")
     run(
-        "4/6 fine-tuning",
+        "5/7 fine-tuning",
         log_dir,
         "tasks.run_classifier",
         "--task_name=sst-2",
@@ -292,7 +292,7 @@ def main():
 
     model_base = os.path.join(out, "serving", "albert_classifier")
     run(
-        "5/6 SavedModel export",
+        "6/7 SavedModel export",
         log_dir,
         "export.saved_model",
         f"--preset={classifier_dir}",
@@ -302,7 +302,7 @@ def main():
         "--max_seq_length=64",
     )
 
-    print("[6/6 serving] the SavedModel on sentences written for this demo:", flush=True)
+    print("[7/7 serving] the SavedModel on sentences written for this demo:", flush=True)
     served = _load_saved_model(os.path.join(model_base, "1"))
     texts = [text for text, _ in NEW_SENTENCES]
     outputs = served(text=_string_tensor(texts))
