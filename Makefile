@@ -18,15 +18,15 @@ INSTALL_LOG := $(VENV)/install.log
 PIP_INSTALL = $(PY) -m pip install -q
 
 $(STAMP): setup.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing keras-albert into $(VENV) (pip's log: $(INSTALL_LOG))"
 	@($(PIP_INSTALL) --upgrade pip && $(PIP_INSTALL) -e .) > $(INSTALL_LOG) 2>&1 || (cat $(INSTALL_LOG); exit 1)
-	touch $(STAMP)
+	@touch $(STAMP)
 
 $(TEST_STAMP): $(STAMP)
 	@echo "Installing the test extras (pip's log: $(INSTALL_LOG))"
 	@$(PIP_INSTALL) -e ".[test]" >> $(INSTALL_LOG) 2>&1 || (cat $(INSTALL_LOG); exit 1)
-	touch $(TEST_STAMP)
+	@touch $(TEST_STAMP)
 
 install: $(STAMP)
 
