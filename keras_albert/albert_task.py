@@ -116,8 +116,9 @@ class AlbertTask(Task):
         (`model_files.save_model_durably`): a kill mid-save never leaves a
         truncated file at `filepath`."""
         path = os.fspath(filepath)
-        if not path.endswith(model_files.KERAS_SUFFIX) or (not overwrite and os.path.exists(path)):
-            # Other formats, and Keras' prompt before overwriting.
+        unzipped = kwargs.get("zipped") is False
+        if unzipped or not path.endswith(model_files.KERAS_SUFFIX) or (not overwrite and os.path.exists(path)):
+            # Directories and other formats, and Keras' prompt before overwriting.
             return super().save(filepath, overwrite=overwrite, **kwargs)
         model_files.save_model_durably(lambda temporary: super(AlbertTask, self).save(temporary, **kwargs), path)
 
