@@ -206,6 +206,7 @@ COMMANDS = {
     "albert-export-saved-model": "export.saved_model",
     "albert-export-tflite": "export.tflite",
     "albert-predict": "export.predict",
+    "albert-serving-client": "export.serving_client",
     "albert-convert": "keras_albert.convert.__main__",
     "albert-train-sentencepiece": "keras_albert.sentencepiece_trainer",
 }

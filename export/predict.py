@@ -104,6 +104,13 @@ def split_fields(lines, input_names, first_line_number=1):
     return columns
 
 
+def input_names(spec):
+    """The `serving_default` inputs of a model with task spec `spec`, in line order."""
+    if spec.TASK == "text_classification" and spec.text_pair:
+        return ("text", "text_pair")
+    return INPUT_NAMES[spec.TASK]
+
+
 def _text(value):
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
@@ -187,9 +194,7 @@ class SavedModelPredictor:
         from .saved_model import read_export_spec
 
         self.spec = read_export_spec(path)
-        self.input_names = INPUT_NAMES[self.spec.TASK]
-        if self.spec.TASK == "text_classification" and self.spec.text_pair:
-            self.input_names = ("text", "text_pair")
+        self.input_names = input_names(self.spec)
         self.function = tf.saved_model.load(path).signatures[serving_signatures.DEFAULT_SIGNATURE]
 
     def __call__(self, columns):
@@ -237,9 +242,7 @@ class TfliteTokenIdsPredictor:
         self.spec = spec
         self.tokenizer = tokenizer
         self.preprocessor = AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
-        self.input_names = INPUT_NAMES[spec.TASK]
-        if spec.TASK == "text_classification" and spec.text_pair:
-            self.input_names = ("text", "text_pair")
+        self.input_names = input_names(spec)
 
     def _run_padded(self, windows):
         """The model on unpadded windows (dicts of 1-D arrays), batched."""

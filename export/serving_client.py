@@ -31,18 +31,28 @@ client = ServingClient("http://localhost:8501", "albert_sst2")   # REST
 outputs = client.predict({"text": ["a charming film", "dull"]})
 outputs["label"]  # array([b'1', b'0'], dtype=object)
 ```
+
+The command line sends text from a file, stdin or `--text` (one example
+per line, tab-separated fields as `export.predict` reads them) and writes
+`export.predict`'s JSON lines, the task read from the export's task spec:
+
+    python -m export.serving_client --server=localhost:8500 --model_name=albert_sst2 \
+        --export_dir=/models/albert_sst2/1 --text="a charming film" --text="dull"
 """
 
 import base64
 import concurrent.futures
 import json
+import os
 import socket
+import sys
 import urllib.error
 import urllib.request
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from absl import flags
 from google.protobuf import json_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -50,6 +60,9 @@ from tensorflow_serving.apis import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+
+import keras_albert_cli
+from keras_albert import task_spec
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -452,3 +465,125 @@ def _from_json(value, dtype_enum):
     if array.size:
         array[...] = decoded
     return array
+
+
+# === Command line ===
+
+PROTOCOLS = ("grpc", "rest")
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """Defines the command line's flags in `flag_values` (tests pass their own)."""
+    flags.DEFINE_string(
+        "server", "localhost:8500",
+        "host:port of TF Serving's gRPC API (--port, default 8500) or, with --protocol=rest, of its REST API "
+        "(--rest_api_port, usually 8501).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum("protocol", "grpc", PROTOCOLS, "The API --server speaks.", flag_values=flag_values)
+    flags.DEFINE_string("model_name", None, "The model's name on the server (its --model_name).", flag_values=flag_values)
+    flags.DEFINE_integer("model_version", None, "A model version (default: the server's latest).", flag_values=flag_values)
+    flags.DEFINE_string("signature", DEFAULT_SIGNATURE, "The signature to call.", flag_values=flag_values)
+    flags.DEFINE_string(
+        "export_dir", None, "The served SavedModel version directory: its assets/task_spec.json says the task.",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "spec", None, "The export's task_spec.json (or its directory), instead of --export_dir.", flag_values=flag_values
+    )
+    flags.DEFINE_multi_string(
+        "text", None, "An example (repeatable), as an input line; instead of --input.", flag_values=flag_values
+    )
+    flags.DEFINE_string("input", "-", "Text file, one example per line ('-': stdin).", flag_values=flag_values)
+    flags.DEFINE_string("output", "-", "JSON lines file ('-': stdout).", flag_values=flag_values)
+    flags.DEFINE_integer("batch_size", 64, "Most examples per request.", flag_values=flag_values)
+    flags.DEFINE_integer("max_concurrent_requests", 4, "Requests in flight at once.", flag_values=flag_values)
+    flags.DEFINE_float("timeout_seconds", 10.0, "Seconds per request before giving up.", flag_values=flag_values)
+
+
+def spec_from_flags(flag_values):
+    """The served model's `TaskSpec`, from --export_dir or --spec."""
+    if bool(flag_values.export_dir) == bool(flag_values.spec):
+        raise ValueError("Pass exactly one of --export_dir (the served version directory) or --spec (its task_spec.json).")
+    if flag_values.export_dir:
+        from .saved_model import read_export_spec
+
+        if not os.path.isdir(flag_values.export_dir):
+            raise ValueError(f"--export_dir={flag_values.export_dir} is not a directory.")
+        return read_export_spec(flag_values.export_dir)
+    path = flag_values.spec
+    if os.path.isdir(path):
+        return task_spec.load_task_spec(path)
+    if os.path.basename(path) != task_spec.SPEC_FILENAME or not os.path.isfile(path):
+        raise ValueError(f"--spec={path}: expected a {task_spec.SPEC_FILENAME} file or a directory holding one.")
+    return task_spec.load_task_spec(os.path.dirname(os.path.abspath(path)))
+
+
+def server_address(flag_values):
+    """--server as `ServingClient` takes it (a REST address is a URL)."""
+    server = flag_values.server
+    is_url = server.startswith(("http://", "https://"))
+    if flag_values.protocol == "grpc" and is_url:
+        raise ValueError(f"--server={server} is a URL; pass host:port for --protocol=grpc, or --protocol=rest.")
+    return server if is_url or flag_values.protocol == "grpc" else f"http://{server}"
+
+
+def serve_lines(flag_values, lines, sink):
+    """Sends `lines` (examples as `export.predict` reads them) to the server;
+    writes one JSON row per line to `sink`."""
+    from .predict import input_names, split_fields
+
+    if not flag_values.model_name:
+        raise ValueError("--model_name is required (the name the server serves the model under).")
+    address = server_address(flag_values)
+    spec = spec_from_flags(flag_values)
+    client = ServingClient(
+        address,
+        flag_values.model_name,
+        signature_name=flag_values.signature,
+        version=flag_values.model_version,
+        timeout=flag_values.timeout_seconds,
+        batch_size=flag_values.batch_size,
+        max_concurrent_requests=flag_values.max_concurrent_requests,
+    )
+    with client:
+        names = input_names(spec)
+        # Requests of --batch_size rows; a multiple-choice batch needs one
+        # number of choices, so lines are split into columns batch by batch.
+        for start in range(0, len(lines), flag_values.batch_size):
+            columns = split_fields(lines[start : start + flag_values.batch_size], names, start + 1)
+            for row in client.predict_rows(columns, spec):
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+    sink.flush()
+
+
+def main(argv):
+    del argv
+    flag_values = flags.FLAGS
+    if flag_values.text and flag_values.input != "-":
+        raise ValueError("Pass either --text or --input, not both.")
+    if flag_values.text:
+        lines = list(flag_values.text)
+    elif flag_values.input == "-":
+        lines = [line.rstrip("\r\n") for line in sys.stdin]
+    else:
+        with open(flag_values.input, encoding="utf-8", errors="replace") as source:
+            lines = [line.rstrip("\r\n") for line in source]
+    sink = sys.stdout if flag_values.output == "-" else open(flag_values.output, "w", encoding="utf-8")
+    try:
+        serve_lines(flag_values, lines, sink)
+    except ServingError as error:
+        raise SystemExit(f"error: {error}") from None
+    finally:
+        if sink is not sys.stdout:
+            sink.close()
+
+
+def run_command():
+    """The command line: `python -m` this module, or its console script."""
+    define_flags()
+    keras_albert_cli.run(main)
+
+
+if __name__ == "__main__":
+    run_command()

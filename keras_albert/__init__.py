@@ -11,6 +11,7 @@ from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2Question
 from keras_albert.albert_text_classifier import AlbertTextClassifier
 from keras_albert.albert_token_classifier import AlbertTokenClassifier
 from keras_albert.albert_tokenizer import AlbertTokenizer
+from keras_albert.model_files import load_model
 from keras_albert.sentencepiece_trainer import train_sentencepiece
 from keras_albert.text_normalization import normalize_text, normalize_text_tf
 

@@ -1,8 +1,11 @@
 """Shared base of the ALBERT task models."""
 
+import os
+
 import keras
 from keras_hub.models import Task
 
+from keras_albert import model_files
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.training.adamw import AdamW
 from keras_albert.training.lamb import Lamb
@@ -107,6 +110,17 @@ class AlbertTask(Task):
             # Whether there is optimizer state (slots, step) to restore.
             config["optimizer_built"] = self.optimizer.built
         return config
+
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`keras.Model.save`; a `.keras` file is written durably
+        (`model_files.save_model_durably`): a kill mid-save never leaves a
+        truncated file at `filepath`."""
+        path = os.fspath(filepath)
+        unzipped = kwargs.get("zipped") is False
+        if unzipped or not path.endswith(model_files.KERAS_SUFFIX) or (not overwrite and os.path.exists(path)):
+            # Directories and other formats, and Keras' prompt before overwriting.
+            return super().save(filepath, overwrite=overwrite, **kwargs)
+        model_files.save_model_durably(lambda temporary: super(AlbertTask, self).save(temporary, **kwargs), path)
 
     def compile_from_config(self, config):
         """Compiles a model loaded from a `.keras` file as it was saved.

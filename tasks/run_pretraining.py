@@ -34,9 +34,11 @@ worker within seconds (status 143 or 130) at any point, keeping its
 complete checkpoints. Restart all workers to resume.
 """
 
+import dataclasses
 import os
 import shutil
 import tempfile
+import typing
 
 import keras
 from absl import flags, logging
@@ -80,73 +82,99 @@ flags.FLAGS.set_default("max_seq_length", 512)
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class PretrainingConfig:
+    """This program's own settings, the flags of the same names read once
+    in `main` (the common ones are `common.RunConfig`'s)."""
+
+    input_file: str
+    eval_input_file: typing.Optional[str]
+    max_seq_length: int
+    max_predictions_per_seq: int
+    num_train_steps: int
+    num_warmup_steps: int
+    poly_power: float
+    save_checkpoints_steps: int
+    keep_checkpoint_max: int
+    max_eval_steps: int
+    dynamic_masking: bool
+    shuffle_buffer_size: int
+    log_steps: int
+    peer_timeout_seconds: float
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        """The settings the flags ask for; raises for values no run can use."""
+        if not flag_values.input_file:
+            raise ValueError("--input_file is required.")
+        if not 0 <= flag_values.num_warmup_steps <= flag_values.num_train_steps:
+            raise ValueError(
+                f"--num_warmup_steps={flag_values.num_warmup_steps} must be in [0, --num_train_steps]."
+            )
+        return cls(**{field.name: flag_values[field.name].value for field in dataclasses.fields(cls)})
+
+
 def task_index():
     """This worker's index in `TF_CONFIG` (0 when single-worker)."""
     tf_config = training.parse_tf_config()
     return tf_config["task"]["index"] if tf_config else 0
 
 
-def check_pretraining_flags():
-    if not FLAGS.input_file:
-        raise ValueError("--input_file is required.")
-    if not 0 <= FLAGS.num_warmup_steps <= FLAGS.num_train_steps:
-        raise ValueError(f"--num_warmup_steps={FLAGS.num_warmup_steps} must be in [0, --num_train_steps].")
-
-
-def load_input_files(input_file):
-    """Shards, validated against the flags, and the data's metadata."""
+def load_input_files(input_file, pretraining):
+    """Shards, validated against the `PretrainingConfig`, and the data's metadata."""
     files = pretraining_data.resolve_input_files(input_file)
     metadata = pretraining_data.read_metadata(files) or {}
     for name in ("max_seq_length", "max_predictions_per_seq"):
-        if name in metadata and metadata[name] != getattr(FLAGS, name):
+        if name in metadata and metadata[name] != getattr(pretraining, name):
             raise ValueError(
-                f"--{name}={getattr(FLAGS, name)} but {input_file} was written with {name}={metadata[name]}."
+                f"--{name}={getattr(pretraining, name)} but {input_file} was written with {name}={metadata[name]}."
             )
-    counts = pretraining_data.validate_shards(files, FLAGS.max_seq_length, FLAGS.max_predictions_per_seq)
+    counts = pretraining_data.validate_shards(files, pretraining.max_seq_length, pretraining.max_predictions_per_seq)
     logging.info("%s: %d examples in %d shards.", input_file, sum(counts), len(files))
     return files, metadata
 
 
-def load_tokenizer(metadata):
+def load_tokenizer(config, metadata):
     """--spm_model_file, else the one the data was made with, else --preset's."""
     from keras_albert.albert_tokenizer import AlbertTokenizer
 
-    if FLAGS.spm_model_file or not metadata.get("spm_model_file"):
-        return common.load_tokenizer(FLAGS)
+    if config.spm_model_file or not metadata.get("spm_model_file"):
+        return common.load_tokenizer(config)
     return AlbertTokenizer(metadata["spm_model_file"], lower_case=metadata.get("do_lower_case", True))
 
 
-def build_pretrainer():
+def build_pretrainer(config):
     """An `AlbertPretrainer`; heads come along from a pretrainer preset."""
-    if FLAGS.preset and not FLAGS.init_checkpoint and common.is_task_preset(FLAGS.preset, keras_albert.AlbertPretrainer):
-        return keras_albert.AlbertPretrainer.from_preset(FLAGS.preset)
-    return keras_albert.AlbertPretrainer(common.build_backbone(FLAGS))
+    if config.preset and not config.init_checkpoint and common.is_task_preset(config.preset, keras_albert.AlbertPretrainer):
+        return keras_albert.AlbertPretrainer.from_preset(config.preset)
+    return keras_albert.AlbertPretrainer(common.build_backbone(config))
 
 
-def distributed_dataset(strategy, files, batch_size, first_step, metadata):
+def distributed_dataset(strategy, files, batch_size, first_step, metadata, pretraining, seed):
     """The data stream from `first_step` on, split between workers/replicas.
 
-    Every pipeline reads the same deterministic stream, skips the examples
-    of the completed steps, then keeps every N-th example (N pipelines), so
-    a step trains on the same global batch whatever the number of workers.
+    Every pipeline reads the same deterministic stream (`seed`), skips the
+    examples of the completed steps, then keeps every N-th example (N
+    pipelines), so a step trains on the same global batch whatever the
+    number of workers.
     """
     if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
             f"The global batch size {batch_size} is not divisible by the "
             f"{strategy.num_replicas_in_sync} replicas."
         )
-    masking = metadata if FLAGS.dynamic_masking else None
-    if FLAGS.dynamic_masking and "mask_token_id" not in metadata:
+    masking = metadata if pretraining.dynamic_masking else None
+    if pretraining.dynamic_masking and "mask_token_id" not in metadata:
         raise ValueError(f"--dynamic_masking needs the {pretraining_data.METADATA_FILE} written with the data.")
 
     def dataset_fn(input_context):
         return pretraining_data.pretraining_dataset(
             files,
             input_context.get_per_replica_batch_size(batch_size),
-            FLAGS.max_seq_length,
-            FLAGS.max_predictions_per_seq,
-            seed=FLAGS.seed,
-            shuffle_buffer_size=FLAGS.shuffle_buffer_size,
+            pretraining.max_seq_length,
+            pretraining.max_predictions_per_seq,
+            seed=seed,
+            shuffle_buffer_size=pretraining.shuffle_buffer_size,
             skip_examples=first_step * batch_size,
             num_input_pipelines=input_context.num_input_pipelines,
             input_pipeline_id=input_context.input_pipeline_id,
@@ -156,7 +184,7 @@ def distributed_dataset(strategy, files, batch_size, first_step, metadata):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def train(model, strategy, files, metadata, is_chief):
+def train(model, strategy, files, metadata, is_chief, config, pretraining):
     """`fit` in epochs of --save_checkpoints_steps, resuming where a
     previous run stopped. Returns the history of this run's epochs.
 
@@ -165,11 +193,11 @@ def train(model, strategy, files, metadata, is_chief):
     included) into tensor slices; the pretrainer has no preprocessor, so
     Keras' own `fit` is what it would run anyway.
     """
-    total = FLAGS.num_train_steps
-    interval = min(FLAGS.save_checkpoints_steps, total)
+    total = pretraining.num_train_steps
+    interval = min(pretraining.save_checkpoints_steps, total)
     checkpoint = training.StepCheckpoint(
-        os.path.join(FLAGS.output_dir, "checkpoints", f"worker_{task_index()}"),
-        max_to_keep=FLAGS.keep_checkpoint_max,
+        os.path.join(config.output_dir, "checkpoints", f"worker_{task_index()}"),
+        max_to_keep=pretraining.keep_checkpoint_max,
     )
     # Workers agree on a step every one of them has saved.
     step = training.newest_common_step(strategy, checkpoint.saved_steps())
@@ -178,10 +206,12 @@ def train(model, strategy, files, metadata, is_chief):
     if step:
         logging.info("Resuming at step %d of %d.", step, total)
     # Checks the loss of this run's steps (a resumed run: those after the restart).
-    guard = common.not_learning_guard(FLAGS, total - step)
+    guard = common.not_learning_guard(config, total - step)
     callbacks = [checkpoint, guard]
     if is_chief:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(FLAGS.output_dir, "logs"), update_freq=FLAGS.log_steps))
+        callbacks.append(
+            keras.callbacks.TensorBoard(os.path.join(config.output_dir, "logs"), update_freq=pretraining.log_steps)
+        )
     history = {}
     # Whole epochs, then the remainder as one shorter epoch.
     full_epochs = total // interval
@@ -198,7 +228,7 @@ def train(model, strategy, files, metadata, is_chief):
         checkpoint.first_step = step
         fit = keras.Model.fit(
             model,
-            distributed_dataset(strategy, files, FLAGS.train_batch_size, step, metadata),
+            distributed_dataset(strategy, files, config.train_batch_size, step, metadata, pretraining, config.seed),
             steps_per_epoch=steps_per_epoch,
             initial_epoch=first_epoch + (step - phase_start) // steps_per_epoch,
             epochs=end_epoch,
@@ -209,7 +239,7 @@ def train(model, strategy, files, metadata, is_chief):
             history.setdefault(name, []).extend(float(v) for v in values)
         step = phase_start + (end_epoch - first_epoch) * steps_per_epoch
     if is_chief and guard.steps:
-        common.write_step_history(FLAGS.output_dir, guard)
+        common.write_step_history(config.output_dir, guard)
     return history
 
 
@@ -219,66 +249,69 @@ def main(argv):
     # is, waiting for peers included.
     with training.stop_on_signals():
         config = common.RunConfig.from_flags(FLAGS)
-        check_pretraining_flags()
+        pretraining = PretrainingConfig.from_flags(FLAGS)
         strategy = common.configure_runtime(config)
-        with training.watch_workers(strategy, FLAGS.peer_timeout_seconds):
-            pretrain(strategy)
+        with training.watch_workers(strategy, pretraining.peer_timeout_seconds):
+            pretrain(strategy, config, pretraining)
 
 
-def pretrain(strategy):
-    """Trains, saves and evaluates as the flags say."""
+def pretrain(strategy, config, pretraining):
+    """Trains, saves and evaluates as `config` (`common.RunConfig`) and
+    `pretraining` (`PretrainingConfig`) say."""
     is_chief = task_index() == 0
-    files, metadata = load_input_files(FLAGS.input_file)
-    tokenizer = load_tokenizer(metadata)
-    accumulation = max(1, FLAGS.gradient_accumulation_steps)
+    files, metadata = load_input_files(pretraining.input_file, pretraining)
+    tokenizer = load_tokenizer(config, metadata)
+    accumulation = max(1, config.gradient_accumulation_steps)
     with strategy.scope():
-        model = build_pretrainer()
+        model = build_pretrainer(config)
         common.check_vocabulary(tokenizer, model.backbone)
-        common.check_sequence_length(model.backbone, FLAGS.max_seq_length)
+        common.check_sequence_length(model.backbone, pretraining.max_seq_length)
         optimizer = training.create_optimizer(
-            name=FLAGS.optimizer,
-            learning_rate=FLAGS.learning_rate,
-            num_train_steps=max(1, FLAGS.num_train_steps // accumulation),
-            num_warmup_steps=FLAGS.num_warmup_steps // accumulation,
-            weight_decay_rate=FLAGS.weight_decay,
-            power=FLAGS.poly_power,
+            name=config.optimizer,
+            learning_rate=config.learning_rate,
+            num_train_steps=max(1, pretraining.num_train_steps // accumulation),
+            num_warmup_steps=pretraining.num_warmup_steps // accumulation,
+            weight_decay_rate=config.weight_decay,
+            power=pretraining.poly_power,
             gradient_accumulation_steps=accumulation,
         )
         model.compile(
             optimizer=optimizer,
-            jit_compile=FLAGS.jit_compile,
-            steps_per_execution=FLAGS.steps_per_execution,
+            jit_compile=config.jit_compile,
+            steps_per_execution=config.steps_per_execution,
         )
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    os.makedirs(config.output_dir, exist_ok=True)
 
-    if FLAGS.do_train:
-        history = train(model, strategy, files, metadata, is_chief)
+    if config.do_train:
+        history = train(model, strategy, files, metadata, is_chief, config, pretraining)
         # Every worker saves (saving may create variables, a collective step
         # under MultiWorkerMirroredStrategy); only the chief's copy is kept.
-        save_dir = FLAGS.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
+        save_dir = config.output_dir if is_chief else tempfile.mkdtemp(prefix="albert_worker_preset_")
         common.save_trained_model(
-            model, save_dir, tokenizer, task_spec.PretrainingSpec(sequence_length=FLAGS.max_seq_length)
+            model, save_dir, tokenizer, task_spec.PretrainingSpec(sequence_length=pretraining.max_seq_length)
         )
         if is_chief and history:  # This run's epochs (a resumed run: those after the restart).
-            common.write_json(os.path.join(FLAGS.output_dir, "train_history.json"), history)
+            common.write_json(os.path.join(config.output_dir, "train_history.json"), history)
         else:
             shutil.rmtree(save_dir)
 
-    if FLAGS.do_eval:
+    if config.do_eval:
         eval_files, _ = (
-            load_input_files(FLAGS.eval_input_file) if FLAGS.eval_input_file else (files, metadata)
+            load_input_files(pretraining.eval_input_file, pretraining)
+            if pretraining.eval_input_file
+            else (files, metadata)
         )
         with strategy.scope():
             results = keras.Model.evaluate(
                 model,
                 # Repeated, so that no worker runs out before the others.
-                distributed_dataset(strategy, eval_files, FLAGS.eval_batch_size, 0, metadata),
-                steps=FLAGS.max_eval_steps,
+                distributed_dataset(strategy, eval_files, config.eval_batch_size, 0, metadata, pretraining, config.seed),
+                steps=pretraining.max_eval_steps,
                 return_dict=True,
                 verbose=1 if is_chief else 0,
             )
         if is_chief:
-            common.write_eval_results(FLAGS.output_dir, {k: float(v) for k, v in results.items()})
+            common.write_eval_results(config.output_dir, {k: float(v) for k, v in results.items()})
 
 
 def run_command():

@@ -109,6 +109,7 @@ def test_task_program_help_lists_its_flags_and_an_example(module_name):
         ("export.saved_model", ("preset", "model_base", "version")),
         ("export.tflite", ("preset", "output_dir", "quantization")),
         ("export.predict", ("model", "input")),
+        ("export.serving_client", ("server", "protocol", "model_name", "export_dir", "spec", "text")),
     ],
 )
 def test_help_exits_zero_from_the_command_line(module_name, own_flags):

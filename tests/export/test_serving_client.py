@@ -162,3 +162,80 @@ def test_client_arguments_are_checked():
         ServingClient("127.0.0.1:1", "m", batch_size=0)
     with pytest.raises(ValueError, match="timeout"):
         ServingClient("127.0.0.1:1", "m", timeout=0)
+
+
+# === The command line ===
+
+
+def client_flags(*argv):
+    from absl import flags
+
+    from export.serving_client import define_flags
+
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    flag_values(["albert-serving-client", *argv])
+    return flag_values
+
+
+def test_command_prints_the_rows_of_export_predict(classifier_server, classifier_model_base, sst2_dev_sentences):
+    import io
+    import json
+
+    from export.predict import SavedModelPredictor
+    from export.serving_client import serve_lines
+
+    sentences = sst2_dev_sentences[:7]
+    host_port = classifier_server.address.split("://")[-1]
+    protocol = "rest" if classifier_server.address.startswith("http") else "grpc"
+    version_dir = str(classifier_model_base / "1")
+    expected = SavedModelPredictor(version_dir)({"text": sentences})
+    for spec_flag in (f"--export_dir={version_dir}", f"--spec={version_dir}/assets/task_spec.json"):
+        flag_values = client_flags(
+            f"--server={host_port}", f"--protocol={protocol}", "--model_name=albert_sst2", spec_flag,
+            "--batch_size=3", "--timeout_seconds=30",
+        )
+        sink = io.StringIO()
+        serve_lines(flag_values, sentences, sink)
+        rows = [json.loads(line) for line in sink.getvalue().splitlines()]
+        assert [row["label"] for row in rows] == [row["label"] for row in expected]
+        assert [set(row) for row in rows] == [set(row) for row in expected]
+        np.testing.assert_allclose([row["logits"] for row in rows], [row["logits"] for row in expected], atol=1e-5)
+    # 7 lines in requests of at most 3.
+    assert classifier_server.servable.num_predict_calls >= 3
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model_name=m"], "Pass exactly one of --export_dir"),
+        (["--model_name=m", "--spec=/nowhere/task_spec.json"], "--spec=/nowhere/task_spec.json: expected a task_spec.json"),
+        (["--model_name=m", "--export_dir=/nowhere"], "--export_dir=/nowhere is not a directory"),
+        (["--spec=x"], "--model_name is required"),
+        (["--model_name=m", "--export_dir=.", "--server=http://h:1"], "--server=http://h:1 is a URL"),
+    ],
+)
+def test_command_flags_that_cannot_work_are_named(argv, message):
+    import io
+
+    from export.serving_client import serve_lines
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        serve_lines(client_flags(*argv), ["text"], io.StringIO())
+
+
+def test_command_names_an_unreachable_server_and_exits_nonzero(tmp_path, classifier_model_base):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), KERAS_BACKEND="tensorflow")
+    result = subprocess.run(
+        [sys.executable, "-m", "export.serving_client", f"--server=127.0.0.1:{free_port()}", "--model_name=albert_sst2",
+         f"--export_dir={classifier_model_base / '1'}", "--text=a film", "--timeout_seconds=5"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 1
+    assert "the server is unreachable" in result.stderr and "albert_sst2" in result.stderr

@@ -113,3 +113,62 @@ def test_sentencepiece_training_text_with_invalid_utf8_is_named_with_its_line(tm
     corpus.write_bytes(b"a first line\na caf\xe9 au lait\n")
     with pytest.raises(ValueError, match=f"^{re.escape(str(corpus))}:2:6: not valid UTF-8"):
         keras_albert.train_sentencepiece([str(corpus)], vocab_size=20, model_prefix=str(tmp_path / "spm"))
+
+
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    """A text classifier saved as a `.keras` archive."""
+    path = tmp_path_factory.mktemp("keras_file") / "classifier.keras"
+    keras_albert.AlbertTextClassifier(tiny_backbone(), num_classes=2).save(str(path))
+    return path
+
+
+def test_a_keras_file_loads_through_the_checked_loader(keras_file):
+    model = keras_albert.load_model(str(keras_file))
+    assert isinstance(model, keras_albert.AlbertTextClassifier)
+
+
+def not_a_zip(path):
+    path.write_text("not a zip archive\n")
+
+
+def zip_without_config(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (truncate, "is truncated or not a .keras archive"),
+        (not_a_zip, "is truncated or not a .keras archive"),
+        (zip_without_config, "is not a .keras archive: it lacks config.json, metadata.json"),
+    ],
+    ids=["truncated", "text_file", "zip_without_config"],
+)
+def test_a_damaged_keras_file_is_named(tmp_path, keras_file, damage, message):
+    path = tmp_path / "model.keras"
+    shutil.copy(keras_file, path)
+    damage(path)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))} {re.escape(message)}"):
+        keras_albert.load_model(str(path))
+
+
+def test_a_failed_keras_save_leaves_the_previous_file(tmp_path, keras_file, monkeypatch):
+    path = tmp_path / "model.keras"
+    shutil.copy(keras_file, path)
+    before = path.read_bytes()
+    model = keras_albert.load_model(str(path))
+
+    def killed_mid_save(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as file:
+            file.write(before[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", killed_mid_save)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(str(path))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.keras"]  # No temporary file left behind.
