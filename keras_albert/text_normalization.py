@@ -48,14 +48,6 @@ Text must be valid UTF-8.
 import functools
 import unicodedata
 
-try:
-    import tensorflow as tf
-    import tensorflow_text as tf_text
-except ImportError:  # Optional: `require_tensorflow` guards the uses.
-    tf = tf_text = None
-
-from keras_albert.tensorflow_dependency import require_tensorflow
-
 
 def normalize_text(text, lower_case=True, keep_accents=False):
     """Normalizes one string exactly as ALBERT's `preprocess_text`.
@@ -122,7 +114,13 @@ def normalize_text_tf(inputs, lower_case=True, keep_accents=False):
     # <tf.Tensor: ... numpy=array([b'creme "brulee"'], dtype=object)>
     ```
     """
+    # TensorFlow only here: the Python rules above serve every backend.
+    from keras_albert.tensorflow_dependency import require_tensorflow
+
     require_tensorflow("normalize_text_tf")
+    import tensorflow as tf
+    import tensorflow_text as tf_text
+
     x = tf.convert_to_tensor(inputs, dtype=tf.string)
     x = tf.strings.regex_replace(x, whitespace_run_pattern(), " ")
     # After the collapse at most one space is left at either end.
