@@ -51,6 +51,7 @@ INPUT_NAMES = {
     "text_classification": ("text",),
     "token_classification": ("text",),
     "question_answering": ("question", "context"),
+    "squad_v2_question_answering": ("question", "context"),
     "multiple_choice": ("context", "question", "choices"),
     "pretraining": ("text",),
     "backbone": ("text",),
@@ -60,6 +61,7 @@ RESPONSE_FIELDS = {
     "text_classification": ("label", "label_id", "probabilities", "logits"),
     "token_classification": ("words", "word_tags", "entities"),
     "question_answering": ("answer_text", "has_answer", "null_odds"),
+    "squad_v2_question_answering": ("answer_text", "has_answer", "null_odds"),
     "multiple_choice": ("choice_id", "probabilities"),
     "pretraining": ("masks",),
     "backbone": ("pooled_output",),
@@ -143,7 +145,7 @@ def response_rows(task, outputs, spec):
         return classification_rows(outputs["logits"] if "logits" in outputs else outputs["scores"][:, None], spec.labels)
     if task == "backbone":
         return [{"pooled_output": _floats(row)} for row in outputs["pooled_output"]]
-    if task == "question_answering":
+    if task in ("question_answering", "squad_v2_question_answering"):
         return [
             {"answer_text": _text(text), "has_answer": bool(has), "null_odds": float(odds)}
             for text, has, odds in zip(outputs["answer_texts"], outputs["has_answer"], outputs["null_odds"])

@@ -145,6 +145,13 @@ def convert_to_tflite(
     ```
     """
     _check_quantization(quantization)
+    if serving_signatures.task_of(model) == "squad_v2_question_answering":
+        raise ValueError(
+            f"A {type(model).__name__} (task 'squad_v2_question_answering', the original SQuAD v2.0 head) has "
+            "no TFLite model: its beam (einsum over the top starts, slices adding axes) needs TensorFlow (Flex) "
+            "ops that builtin TFLite lacks. Serve it as a SavedModel (export.saved_model), or train the simple "
+            "head (tasks.run_squad --squad_head=simple), which converts."
+        )
     if quantization == "int8" and representative_features is None:
         raise ValueError("int8 quantization needs `representative_features` (packed real text) to calibrate on.")
     if quantization == "int8" and string_input:
