@@ -33,7 +33,9 @@ multiple of a bucket width, so short inputs never pay for
 `--max_seq_length` (length-aware batching).
 """
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -181,6 +183,38 @@ def run_program(main, argv):
     flags.FLAGS.unparse_flags()
     flags.FLAGS(list(argv))
     return main(list(argv))
+
+
+# The worker watches of the running `stops_cleanly` mains (innermost last).
+_worker_watches = []
+
+
+def stops_cleanly(main):
+    """A program's `main`, stopping as tasks/run_pretraining.py's does.
+
+    SIGTERM or SIGINT end it within seconds (exit status 143, 130:
+    `training.stop_on_signals`), and from `watch_workers(strategy)` on, a
+    multi-worker peer lost for `training.DEFAULT_PEER_TIMEOUT_SECONDS` ends
+    it (`training.watch_workers`, exit status 75).
+    """
+
+    @functools.wraps(main)
+    def main_stopping_cleanly(argv):
+        with training.stop_on_signals(), contextlib.ExitStack() as watches:
+            _worker_watches.append(watches)
+            try:
+                return main(argv)
+            finally:
+                _worker_watches.remove(watches)
+
+    return main_stopping_cleanly
+
+
+def watch_workers(strategy):
+    """`strategy`, its workers watched until the `stops_cleanly` main returns."""
+    if _worker_watches:
+        _worker_watches[-1].enter_context(training.watch_workers(strategy))
+    return strategy
 
 
 # The range of every numeric flag of the programs: `(lowest, highest)`, either
