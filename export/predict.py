@@ -43,7 +43,7 @@ import tensorflow as tf
 from absl import flags
 
 import keras_albert_cli
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from . import serving_signatures
 
 # The inputs of each task's `serving_default`, in the order they appear on a line.
@@ -56,6 +56,8 @@ INPUT_NAMES = {
     "pretraining": ("text",),
     "backbone": ("text",),
 }
+# The numeric flags of export.predict (`keras_albert.flag_ranges`).
+FLAG_RANGES = {"batch_size": (1, None)}
 # The JSON fields of a response line, per task.
 RESPONSE_FIELDS = {
     "text_classification": ("label", "label_id", "probabilities", "logits"),
@@ -329,8 +331,7 @@ def make_predictor(FLAGS):
 
 def predict(FLAGS):
     """Runs the model `FLAGS.model` on every line of `FLAGS.input`."""
-    if FLAGS.batch_size < 1:
-        raise ValueError(f"--batch_size must be positive; got {FLAGS.batch_size}.")
+    flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     predictor = make_predictor(FLAGS)
     source = sys.stdin if FLAGS.input == "-" else open(FLAGS.input, encoding="utf-8", errors="replace")
     sink = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", encoding="utf-8")

@@ -55,7 +55,7 @@ from absl import flags
 import keras_albert_cli
 import keras_albert
 from . import serving_signatures, warmup
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
 
@@ -270,6 +270,25 @@ def spec_with_flags(spec, model, flag_values, where):
     return spec
 
 
+# The numeric flags of export.saved_model and export.tflite (`keras_albert.flag_ranges`).
+FLAG_RANGES = {
+    "version": (0, None),
+    "max_batch_size": (1, None),
+    "max_text_chars": (1, None),
+    "max_windows_per_request": (1, None),
+    "max_seq_length": (3, None),  # [CLS] x [SEP]
+    "window_stride": (1, None),
+    "doc_stride": (1, None),
+    "max_query_length": (1, None),
+    "n_best_size": (1, None),
+    "max_answer_length": (1, None),
+    "top_k": (1, None),
+    "num_calibration_examples": (1, None),
+    "max_eval_examples": (1, None),
+    "latency_runs": (1, None),
+}
+
+
 def define_flags():
     """Defines the command line's flags (idempotent: tests run it in-process)."""
     if "model_base" in flags.FLAGS:
@@ -311,6 +330,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.model_base:
         raise ValueError("--preset and --model_base are required.")
+    flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     model, tokenizer, spec = load_task_preset(FLAGS.preset, FLAGS.task)
     spec = spec_with_flags(spec, model, FLAGS, task_spec.spec_path(FLAGS.preset))
     limits = serving_signatures.ServingLimits(

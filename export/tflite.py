@@ -51,7 +51,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 import keras_albert_cli
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from . import saved_model, serving_signatures
 from .tflite_tokenizer import TfliteAlbertTokenizer
 
@@ -252,6 +252,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.output_dir:
         raise ValueError("--preset and --output_dir are required.")
+    flag_ranges.check_flag_ranges(FLAGS, saved_model.FLAG_RANGES)
     for quantization in FLAGS.quantization:
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"--quantization={quantization!r} is not one of {', '.join(QUANTIZATIONS)}.")

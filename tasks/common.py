@@ -48,7 +48,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from keras_albert.albert_presets import check_weights_file
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
@@ -217,8 +217,8 @@ def watch_workers(strategy):
     return strategy
 
 
-# The range of every numeric flag of the programs: `(lowest, highest)`, either
-# None for no bound; a bound in a 1-tuple is excluded (`(0,)`: above 0). Each
+# The range of every numeric flag of the programs (`keras_albert.flag_ranges`:
+# `(lowest, highest)`, None for no bound, a 1-tuple bound excluded). Each
 # flag the running program defines is checked by `check_flag_ranges`; a flag
 # left at None ("not given") is not.
 FLAG_RANGES = {
@@ -268,22 +268,7 @@ FLAG_RANGES = {
 
 def check_flag_ranges(flag_values):
     """Raises a `ValueError` naming the first numeric flag outside its `FLAG_RANGES`."""
-    for name, (lowest, highest) in FLAG_RANGES.items():
-        if name not in flag_values or flag_values[name].value is None:
-            continue
-        value = flag_values[name].value
-        low_excluded, high_excluded = isinstance(lowest, tuple), isinstance(highest, tuple)
-        low = lowest[0] if low_excluded else lowest
-        high = highest[0] if high_excluded else highest
-        too_low = low is not None and (value <= low if low_excluded else value < low)
-        too_high = high is not None and (value >= high if high_excluded else value > high)
-        # NaN compares false with everything: refused as out of any range.
-        if too_low or too_high or value != value:
-            if high is None:
-                expected = f"{'above' if low_excluded else 'at least'} {low}"
-            else:
-                expected = f"in {'(' if low_excluded else '['}{low}, {high}{')' if high_excluded else ']'}"
-            raise ValueError(f"--{name} must be {expected}. Got {value}.")
+    flag_ranges.check_flag_ranges(flag_values, FLAG_RANGES)
 
 
 @dataclasses.dataclass(frozen=True)
