@@ -78,6 +78,18 @@ def test_token_ids_signature_is_capped_at_the_batch_limit(tagger_exports):
         token_ids(**features(5))
 
 
+def test_multiple_choice_options_count_as_windows(albert_tokenizer, tmp_path):
+    import keras_albert
+
+    chooser = keras_albert.AlbertMultipleChoice(tiny_backbone(albert_tokenizer, seed=7))
+    path = export_saved_model(chooser, albert_tokenizer, str(tmp_path), limits=ServingLimits(max_windows_per_request=6))
+    choose = tf.saved_model.load(path).signatures["serving_default"]
+    request = lambda rows, options: dict(context=["The cat sat."] * rows, question=["Where?"] * rows,
+                                         choices=[["mat", "hat", "bed"][:options]] * rows)
+    assert choose(**{k: tf.constant(v) for k, v in request(2, 3).items()})["choice_ids"].shape == (2,)
+    refused_quickly(choose, r"\b8\b.*windows, more than max_windows_per_request=6", **request(4, 2))
+
+
 @pytest.mark.parametrize("limit", [0, -3, True, 2.5])
 def test_limits_must_be_positive_ints_naming_the_flag(limit):
     with pytest.raises(ValueError, match=r"max_text_chars \(--max_text_chars\) must be a positive int"):
