@@ -98,7 +98,7 @@ def _within_limit(value, amount, limit_name, limit, what):
     """`value`, computed only after checking `amount <= limit` (else INVALID_ARGUMENT)."""
     check = tf.debugging.Assert(
         amount <= limit,
-        [f"Serving limit exceeded: the request has", amount, f"{what}, more than {limit_name}={limit} "
+        ["Serving limit exceeded: the request has", amount, f"{what}, more than {limit_name}={limit} "
          f"(set at export: export.saved_model --{limit_name})."],
     )
     with tf.control_dependencies([check]):
@@ -138,7 +138,7 @@ def token_ids_function(model, limits=None):
     """The model on packed token ids, its raw outputs by name.
 
     With `limits` (serving), at most `limits.max_batch_size` rows; without
-    (TFLite conversion, which has no assertion op), any batch.
+    (TFLite conversion: no assertion in the converted graph), any batch.
     """
     try:
         shapes = {name: tensor.shape for name, tensor in model.input.items()}

@@ -19,7 +19,6 @@ def window_features(windows):
 
 @pytest.mark.heavy
 def test_original_head_exported_with_only_its_preset_answers_as_decode_beam_answer(albert_tokenizer, shared_data_dir, tmp_path):
-    import keras_albert
     from keras_albert import question_answering
     from keras_albert.albert_preprocessor import AlbertPreprocessor
     from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
