@@ -43,7 +43,7 @@ import tensorflow as tf
 from absl import flags
 
 import keras_albert_cli
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from . import serving_signatures
 
 # The inputs of each task's `serving_default`, in the order they appear on a line.
@@ -51,15 +51,19 @@ INPUT_NAMES = {
     "text_classification": ("text",),
     "token_classification": ("text",),
     "question_answering": ("question", "context"),
+    "squad_v2_question_answering": ("question", "context"),
     "multiple_choice": ("context", "question", "choices"),
     "pretraining": ("text",),
     "backbone": ("text",),
 }
+# The numeric flags of export.predict (`keras_albert.flag_ranges`).
+FLAG_RANGES = {"batch_size": (1, None)}
 # The JSON fields of a response line, per task.
 RESPONSE_FIELDS = {
     "text_classification": ("label", "label_id", "probabilities", "logits"),
     "token_classification": ("words", "word_tags", "entities"),
     "question_answering": ("answer_text", "has_answer", "null_odds"),
+    "squad_v2_question_answering": ("answer_text", "has_answer", "null_odds"),
     "multiple_choice": ("choice_id", "probabilities"),
     "pretraining": ("masks",),
     "backbone": ("pooled_output",),
@@ -150,7 +154,7 @@ def response_rows(task, outputs, spec):
         return classification_rows(outputs["logits"] if "logits" in outputs else outputs["scores"][:, None], spec.labels)
     if task == "backbone":
         return [{"pooled_output": _floats(row)} for row in outputs["pooled_output"]]
-    if task == "question_answering":
+    if task in ("question_answering", "squad_v2_question_answering"):
         return [
             {"answer_text": _text(text), "has_answer": bool(has), "null_odds": float(odds)}
             for text, has, odds in zip(outputs["answer_texts"], outputs["has_answer"], outputs["null_odds"])
@@ -330,8 +334,7 @@ def make_predictor(FLAGS):
 
 def predict(FLAGS):
     """Runs the model `FLAGS.model` on every line of `FLAGS.input`."""
-    if FLAGS.batch_size < 1:
-        raise ValueError(f"--batch_size must be positive; got {FLAGS.batch_size}.")
+    flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     predictor = make_predictor(FLAGS)
     source = sys.stdin if FLAGS.input == "-" else open(FLAGS.input, encoding="utf-8", errors="replace")
     sink = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", encoding="utf-8")

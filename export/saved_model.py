@@ -6,7 +6,7 @@ r"""SavedModels for TF Serving: `<model_base>/<version>/`, string-in signatures.
 <model_base>/<version>/saved_model.pb        signatures (see serving_signatures.py)
 <model_base>/<version>/variables/
 <model_base>/<version>/assets/spiece.model   the SentencePiece model
-<model_base>/<version>/assets/serving_config.json   task, model class, signatures, tokenizer options
+<model_base>/<version>/assets/serving_config.json   task, model class, signatures, tokenizer options, serving limits
 <model_base>/<version>/assets/task_spec.json        the task spec served (keras_albert.task_spec)
 <model_base>/<version>/assets.extra/tf_serving_warmup_requests
 ```
@@ -33,6 +33,13 @@ flag given explicitly (`--max_seq_length`, `--text_pair`, `--window_stride`,
 `--null_score_diff_threshold`, `--top_k`) overrides the spec and is refused
 when it does not fit the model. The spec used is saved with the export
 (`assets/task_spec.json`); `--task=backbone` exports the preset's backbone.
+
+Every request is capped (`serving_signatures.ServingLimits`, recorded in
+`serving_config.json` as `limits`): `--max_batch_size` rows (default 64),
+`--max_text_chars` characters per text (default 20000) and
+`--max_windows_per_request` packed sequences (default 256: NER and QA
+windows, multiple-choice options). A request over a limit is refused with
+INVALID_ARGUMENT naming the limit and its value, before the model runs.
 """
 
 import dataclasses
@@ -48,7 +55,7 @@ from absl import flags
 import keras_albert_cli
 import keras_albert
 from . import serving_signatures, warmup
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
 
@@ -74,7 +81,7 @@ def next_version(model_base):
 
 def _warmup_requests(spec):
     texts = list(WARMUP_TEXTS)
-    if spec.TASK == "question_answering":
+    if isinstance(spec, task_spec.QuestionAnsweringSpec):  # Also the original SQuAD v2.0 head's.
         inputs = {"question": ["What is it?"] * len(texts), "context": texts}
     elif spec.TASK == "multiple_choice":
         inputs = {"context": texts, "question": ["Which is it?"] * len(texts), "choices": [["this", "that"]] * len(texts)}
@@ -89,7 +96,7 @@ def _warmup_requests(spec):
     return requests
 
 
-def export_saved_model(model, tokenizer, model_base, version=None, overwrite=False, spec=None, **overrides):
+def export_saved_model(model, tokenizer, model_base, version=None, overwrite=False, spec=None, limits=None, **overrides):
     """Writes `<model_base>/<version>/` for TF Serving.
 
     Args:
@@ -100,6 +107,8 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
         overwrite: bool. Replace an existing version directory.
         spec: the model's `TaskSpec` (a preset's `task_spec.json`);
             default `keras_albert.task_spec.default_spec(model)`.
+        limits: the `serving_signatures.ServingLimits` of every request;
+            default `ServingLimits()`.
         **overrides: spec fields to change (`sequence_length=96`,
             `labels=[...]`, `version_2_with_negative=True`, ...); the
             result is checked against the model.
@@ -128,7 +137,8 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
     if "labels" in overrides and overrides["labels"] is not None:
         overrides["labels"] = tuple(str(label) for label in overrides["labels"])
     spec = spec.replace(**overrides)
-    functions = serving_signatures.serving_functions(model, tokenizer, spec)
+    limits = limits or serving_signatures.ServingLimits()
+    functions = serving_signatures.serving_functions(model, tokenizer, spec, limits)
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, function in functions.items():
@@ -145,7 +155,7 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
                 file.write(tokenizer.proto)
             config_path = os.path.join(scratch, CONFIG_ASSET_NAME)
             with open(config_path, "w", encoding="utf-8") as file:
-                json.dump(_serving_config(model, tokenizer, functions), file, indent=2)
+                json.dump(_serving_config(model, tokenizer, functions, limits), file, indent=2)
             task_spec.save_task_spec(scratch, spec)
             # Keras' ExportArchive has no public way to add assets; its root
             # object is a plain AutoTrackable, where `tf.saved_model.Asset`s
@@ -163,9 +173,10 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
     return version_dir
 
 
-def _serving_config(model, tokenizer, functions):
+def _serving_config(model, tokenizer, functions, limits):
     """What a client needs to know beside the task spec (saved as an asset)."""
     return {
+        "limits": limits.to_config(),
         "task": serving_signatures.task_of(model),
         "model_class": type(model).__name__,
         "signatures": sorted(functions),
@@ -181,6 +192,11 @@ def read_serving_config(saved_model_dir):
         raise ValueError(f"{path} not found: {saved_model_dir} was not written by export.saved_model.")
     with open(path, encoding="utf-8") as file:
         return json.load(file)
+
+
+def read_serving_limits(saved_model_dir):
+    """The `ServingLimits` an exported SavedModel enforces."""
+    return serving_signatures.ServingLimits(**read_serving_config(saved_model_dir)["limits"])
 
 
 def read_export_spec(saved_model_dir):
@@ -254,6 +270,25 @@ def spec_with_flags(spec, model, flag_values, where):
     return spec
 
 
+# The numeric flags of export.saved_model and export.tflite (`keras_albert.flag_ranges`).
+FLAG_RANGES = {
+    "version": (0, None),
+    "max_batch_size": (1, None),
+    "max_text_chars": (1, None),
+    "max_windows_per_request": (1, None),
+    "max_seq_length": (3, None),  # [CLS] x [SEP]
+    "window_stride": (1, None),
+    "doc_stride": (1, None),
+    "max_query_length": (1, None),
+    "n_best_size": (1, None),
+    "max_answer_length": (1, None),
+    "top_k": (1, None),
+    "num_calibration_examples": (1, None),
+    "max_eval_examples": (1, None),
+    "latency_runs": (1, None),
+}
+
+
 def define_flags():
     """Defines the command line's flags (idempotent: tests run it in-process)."""
     if "model_base" in flags.FLAGS:
@@ -263,6 +298,13 @@ def define_flags():
     flags.DEFINE_integer("version", None, "Version number (default: the next free one).")
     flags.DEFINE_bool("overwrite", False, "Replace an existing version.")
     flags.DEFINE_enum("task", None, ["backbone"], "Export the preset's backbone as an embedding model.")
+    defaults = serving_signatures.ServingLimits()
+    flags.DEFINE_integer("max_batch_size", defaults.max_batch_size, "Serving limit: rows per request.")
+    flags.DEFINE_integer("max_text_chars", defaults.max_text_chars, "Serving limit: characters in any one text.")
+    flags.DEFINE_integer(
+        "max_windows_per_request", defaults.max_windows_per_request,
+        "Serving limit: packed sequences per request (NER/QA windows, multiple-choice options).",
+    )
     define_override_flags()
 
 
@@ -288,9 +330,13 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.model_base:
         raise ValueError("--preset and --model_base are required.")
+    flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     model, tokenizer, spec = load_task_preset(FLAGS.preset, FLAGS.task)
     spec = spec_with_flags(spec, model, FLAGS, task_spec.spec_path(FLAGS.preset))
-    path = export_saved_model(model, tokenizer, FLAGS.model_base, FLAGS.version, FLAGS.overwrite, spec=spec)
+    limits = serving_signatures.ServingLimits(
+        **{name: FLAGS[name].value for name in serving_signatures.ServingLimits.__dataclass_fields__}
+    )
+    path = export_saved_model(model, tokenizer, FLAGS.model_base, FLAGS.version, FLAGS.overwrite, spec=spec, limits=limits)
     print(path)
 
 

@@ -10,7 +10,7 @@ sequence length, windows, QA options) is what the model was trained with:
 |---|---|---|
 | `AlbertTextClassifier` | `text` (+ `text_pair`) `[batch]` | `probabilities` `[batch, classes]`, `label_ids`, `labels` `[batch]`, `label_names` `[batch, classes]`, `logits`; regression: `scores` |
 | `AlbertTokenClassifier` | `text` `[batch]` (words split at whitespace) | per word: `words`, `word_tags`, `word_tag_ids`, `word_probabilities`, `word_char_starts`, `word_char_ends` `[batch, max_words]`, `num_words`; per entity: `entity_types`, `entity_texts`, `entity_start_words`, `entity_end_words` (inclusive), `entity_char_starts`, `entity_char_ends` `[batch, max_entities]`, `num_entities` |
-| `AlbertQuestionAnswerer` | `question`, `context` `[batch]` | `answer_texts`, `answer_char_starts`, `answer_char_ends` (-1: no answer), `has_answer`, `answer_scores`, `null_odds` `[batch]` |
+| `AlbertQuestionAnswerer`, `AlbertSquadV2QuestionAnswerer` | `question`, `context` `[batch]` | `answer_texts`, `answer_char_starts`, `answer_char_ends` (-1: no answer), `has_answer`, `answer_scores`, `null_odds` `[batch]` |
 | `AlbertMultipleChoice` | `context`, `question` `[batch]`, `choices` `[batch, num_choices]` | `probabilities`, `logits` `[batch, num_choices]`, `choice_ids` `[batch]` |
 | `AlbertPretrainer` (fill-mask) | `text` `[batch]` with `[MASK]`s | per mask: `top_k_pieces`, `top_k_ids`, `top_k_probabilities` `[batch, max_masks, top_k]`, `mask_positions` `[batch, max_masks]`, `num_masks` `[batch]` |
 | `AlbertBackbone` | `text` `[batch]` | `pooled_output` `[batch, hidden]`, `sequence_output` `[batch, length, hidden]`, `padding_mask` `[batch, length]` |
@@ -28,6 +28,15 @@ the library's graph twins of those rules (`keras_albert.packing`,
 `keras_albert.sliding_windows`, `keras_albert/graph_*.py`), each tested
 against its Python original.
 
+Serving limits (`ServingLimits`, recorded in the export's
+`serving_config.json` and set with `export.saved_model`'s flags) cap the
+work of one request: at most `max_batch_size` rows, `max_text_chars`
+characters in any text input, and `max_windows_per_request` packed
+sequences the model runs on (the NER and QA windows of all rows, the
+options of all multiple-choice rows). A request over a limit fails before
+the model runs with `INVALID_ARGUMENT` naming the limit and the request's
+value; `token_ids` is capped at `max_batch_size` rows.
+
 Bad input: invalid UTF-8 is replaced with U+FFFD first (as
 `bytes.decode(errors="replace")`); empty strings and batches of zero give
 empty answers; texts longer than `sequence_length` are truncated for
@@ -36,6 +45,8 @@ QA; outputs padded per batch come with counts (`num_words`,
 `num_entities`). Batches are packed to their longest text, not to
 `sequence_length`, so short requests stay cheap.
 """
+
+import dataclasses
 
 import keras
 import tensorflow as tf
@@ -48,12 +59,68 @@ from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.packing import pack_segments_tf, place_segment_tf
 from keras_albert.sliding_windows import SlidingWindowsTF
 from keras_albert import task_spec
+from .graph_beam_answer_spans import BeamAnswerSpanDecoder
 from keras_albert.task_spec import task_of  # noqa: F401 (the one task naming, re-exported for export/)
 
 TOKEN_IDS_SIGNATURE = "token_ids"
 DEFAULT_SIGNATURE = "serving_default"
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 MASK_TEXT = "[MASK]"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingLimits:
+    """The most work one request to a serving signature may ask for.
+
+    Attributes:
+        max_batch_size: rows per request.
+        max_text_chars: Unicode characters in any one text input.
+        max_windows_per_request: packed sequences the model runs on, over
+            all rows (NER and QA windows, multiple-choice options).
+    """
+
+    max_batch_size: int = 64
+    max_text_chars: int = 20000
+    max_windows_per_request: int = 256
+
+    # The export.saved_model flag of each limit is the field's name.
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Serving limit {field.name} (--{field.name}) must be a positive int. Received: {value!r}")
+
+    def to_config(self):
+        return dataclasses.asdict(self)
+
+
+def _within_limit(value, amount, limit_name, limit, what):
+    """`value`, computed only after checking `amount <= limit` (else INVALID_ARGUMENT)."""
+    check = tf.debugging.Assert(
+        amount <= limit,
+        ["Serving limit exceeded: the request has", amount, f"{what}, more than {limit_name}={limit} "
+         f"(set at export: export.saved_model --{limit_name})."],
+    )
+    with tf.control_dependencies([check]):
+        return tf.nest.map_structure(tf.identity, value)
+
+
+def check_batch_size(texts, limits):
+    """`texts` (`[batch, ...]` tensors), once the batch is within `limits.max_batch_size`."""
+    batch_size = tf.shape(tf.nest.flatten(texts)[0])[0]
+    return _within_limit(texts, batch_size, "max_batch_size", limits.max_batch_size, "rows")
+
+
+def check_texts(texts, limits):
+    """UTF-8-repaired `texts` (a tensor or tuple), within the batch and character limits."""
+    texts = check_batch_size(tuple(repair_utf8(text) for text in tf.nest.flatten(texts)), limits)
+    longest = tf.reduce_max(tf.concat([tf.reshape(tf.strings.length(t, unit="UTF8_CHAR"), [-1]) for t in texts] + [[0]], 0))
+    return _within_limit(texts, longest, "max_text_chars", limits.max_text_chars, "characters in one text")
+
+
+def check_windows(value, num_windows, limits):
+    """`value`, once `num_windows` is within `limits.max_windows_per_request`."""
+    return _within_limit(value, num_windows, "max_windows_per_request", limits.max_windows_per_request, "windows")
 
 
 def _strings(name):
@@ -67,12 +134,22 @@ def trim_to_longest(features):
     return {name: value[:, :longest] for name, value in features.items()}
 
 
-def token_ids_function(model):
-    """The model on packed token ids, its raw outputs by name."""
-    spec = {name: tf.TensorSpec(tensor.shape, tf.int32, name=name) for name, tensor in model.input.items()}
+def token_ids_function(model, limits=None):
+    """The model on packed token ids, its raw outputs by name.
+
+    With `limits` (serving), at most `limits.max_batch_size` rows; without
+    (TFLite conversion: no assertion in the converted graph), any batch.
+    """
+    try:
+        shapes = {name: tensor.shape for name, tensor in model.input.items()}
+    except AttributeError:  # A subclassed model (the original SQuAD v2.0 head) has no symbolic inputs.
+        shapes = {name: (None, None) for name in FEATURE_NAMES}
+    spec = {name: tf.TensorSpec(shape, tf.int32, name=name) for name, shape in shapes.items()}
 
     @tf.function(input_signature=[spec])
     def token_ids(features):
+        if limits is not None:
+            features = check_batch_size(features, limits)
         outputs = model(features, training=False)
         if not isinstance(outputs, dict):
             outputs = {"logits": outputs}
@@ -81,8 +158,9 @@ def token_ids_function(model):
     return token_ids
 
 
-def text_classifier_function(model, preprocessor, label_names=None, text_pair=False):
+def text_classifier_function(model, preprocessor, label_names=None, text_pair=False, limits=None):
     """`serving_default` of an `AlbertTextClassifier` (see the module table)."""
+    limits = limits or ServingLimits()
     num_classes = model.num_classes
     if label_names is None:
         label_names = [str(i) for i in range(num_classes)]
@@ -93,7 +171,7 @@ def text_classifier_function(model, preprocessor, label_names=None, text_pair=Fa
     outputs_are_probabilities = model.activation is keras.activations.softmax
 
     def classify(*texts):
-        texts = tuple(repair_utf8(t) for t in texts)
+        texts = check_texts(texts, limits)
         features = preprocessor(texts if len(texts) > 1 else texts[0])
         outputs = model(trim_to_longest(features), training=False)
         if num_classes == 1:
@@ -114,12 +192,13 @@ def text_classifier_function(model, preprocessor, label_names=None, text_pair=Fa
     return tf.function(lambda text: classify(text), input_signature=[_strings("text")])
 
 
-def embeddings_function(backbone, preprocessor):
+def embeddings_function(backbone, preprocessor, limits=None):
     """`serving_default` of an `AlbertBackbone`: its outputs for raw text."""
+    limits = limits or ServingLimits()
 
     @tf.function(input_signature=[_strings("text")])
     def embed(text):
-        features = trim_to_longest(preprocessor(repair_utf8(text)))
+        features = trim_to_longest(preprocessor(check_texts(text, limits)[0]))
         outputs = backbone(features, training=False)
         return {
             "pooled_output": outputs["pooled_output"],
@@ -130,7 +209,7 @@ def embeddings_function(backbone, preprocessor):
     return embed
 
 
-def token_classifier_function(model, tokenizer, sequence_length, label_names, window_stride=None):
+def token_classifier_function(model, tokenizer, sequence_length, label_names, window_stride=None, limits=None):
     """`serving_default` of an `AlbertTokenClassifier` (see the module table).
 
     As `tasks/run_ner.py`: every whitespace-separated word is tokenized on
@@ -142,6 +221,7 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
     """
     if len(label_names) != model.num_classes:
         raise ValueError(f"`label_names` has {len(label_names)} tags for a model with {model.num_classes} classes.")
+    limits = limits or ServingLimits()
     capacity = sequence_length - 2
     stride = window_stride or max(1, capacity // 2)
     tags = tf.constant([str(name) for name in label_names])
@@ -152,7 +232,7 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
 
     @tf.function(input_signature=[_strings("text")])
     def tag(text):
-        text = repair_utf8(text)
+        text = check_texts(text, limits)[0]
         batch_size = tf.shape(text)[0]
         words = split_words(text)
         words_per_sentence = tf.cast(words["words"].row_lengths(), tf.int32)
@@ -180,6 +260,7 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
         predicts = tf.logical_and(windows.is_max_context(), window_words >= 0)
         longest = tf.maximum(tf.reduce_max(tf.concat([windows.lengths, [0]], 0)), 1)
         features, _ = pack_segments_tf([(window_pieces, windows.lengths)], cls_id, sep_id, longest + 2, pad_id)
+        features = check_windows(features, tf.shape(windows.sequence_ids)[0], limits)
         logits = model(features, training=False)[:, 1 : longest + 1]  # The window's pieces.
 
         # One logit row per word: from its first piece in its best window.
@@ -238,25 +319,34 @@ def token_classifier_function(model, tokenizer, sequence_length, label_names, wi
     return tag
 
 
-def question_answerer_function(model, tokenizer, spec):
+def question_answerer_function(model, tokenizer, spec, limits=None):
     """`serving_default` of an `AlbertQuestionAnswerer` (see the module table).
 
     As `keras_albert.question_answering` with the `QuestionAnsweringSpec`
     `spec`: the question is cut to `max_query_length` tokens, the context
     is tokenized word by word with character offsets and covered by
     `[CLS] question [SEP] window [SEP]` windows every `doc_stride` tokens,
-    and the answer is decoded with `decode_answer`'s rules.
+    and the answer is decoded with `decode_answer`'s rules; the original
+    SQuAD v2.0 head (`AlbertSquadV2QuestionAnswerer`, a
+    `SquadV2QuestionAnsweringSpec`) with `decode_beam_answer`'s, from its beam.
     """
+    limits = limits or ServingLimits()
     sequence_length, doc_stride, max_query_length = spec.sequence_length, spec.doc_stride, spec.max_query_length
-    decoder = AnswerSpanDecoder(
-        spec.n_best_size, spec.max_answer_length, spec.version_2_with_negative, spec.null_score_diff_threshold
-    )
+    if spec.TASK == "squad_v2_question_answering":
+        decode = BeamAnswerSpanDecoder(spec.max_answer_length, spec.version_2_with_negative, spec.null_score_diff_threshold)
+    else:
+        span_decoder = AnswerSpanDecoder(
+            spec.n_best_size, spec.max_answer_length, spec.version_2_with_negative, spec.null_score_diff_threshold
+        )
+
+        def decode(outputs, *windows):
+            return span_decoder(outputs["start_logits"], outputs["end_logits"], *windows)
     offsets = WordPieceOffsets(tokenizer)
     cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
 
     @tf.function(input_signature=[_strings("question"), _strings("context")])
     def answer(question, context):
-        question, context = repair_utf8(question), repair_utf8(context)
+        question, context = check_texts((question, context), limits)
         batch_size = tf.shape(question)[0]
         question_ids = tokenizer(question)[:, :max_query_length]
         question_lengths = tf.cast(question_ids.row_lengths(), tf.int32)
@@ -292,14 +382,12 @@ def question_answerer_function(model, tokenizer, spec):
         features, (_, context_starts) = pack_segments_tf(
             [(window_question, window_question_lengths), (window_ids, windows.lengths)], cls_id, sep_id, longest, pad_id
         )
+        features = check_windows(features, tf.shape(windows.sequence_ids)[0], limits)
         outputs = model(features, training=False)
         place = lambda values, pad: place_segment_tf(values, context_starts, windows.lengths, longest, pad)
         token_offsets = tf.stack([place(window_starts, -1), place(window_ends, -1)], axis=-1)
         is_max_context = place(windows.is_max_context(), False)
-        answers = decoder(
-            outputs["start_logits"], outputs["end_logits"], token_offsets, is_max_context,
-            windows.sequence_ids, batch_size,
-        )
+        answers = decode(outputs, token_offsets, is_max_context, windows.sequence_ids, batch_size)
         # Answer text: the context's characters, via their byte offsets.
         char_starts = tf.maximum(answers["answer_char_starts"], 0)
         char_ends = tf.maximum(answers["answer_char_ends"], 0)
@@ -321,19 +409,21 @@ def question_answerer_function(model, tokenizer, spec):
     return answer
 
 
-def multiple_choice_function(model, preprocessor):
+def multiple_choice_function(model, preprocessor, limits=None):
     """`serving_default` of an `AlbertMultipleChoice` (see the module table).
 
     As `tasks/run_multiple_choice.py`: option `i` is packed as
     `[CLS] context [SEP] question+option [SEP]`, the option filling the
     question's "_" blanks when it has any (`ChoiceExample.question_with_option`).
     """
+    limits = limits or ServingLimits()
 
     @tf.function(input_signature=[_strings("context"), _strings("question"),
                                   tf.TensorSpec([None, None], tf.string, name="choices")])
     def choose(context, question, choices):
-        context, question, choices = repair_utf8(context), repair_utf8(question), repair_utf8(choices)
+        context, question, choices = check_texts((context, question, choices), limits)
         num_choices = tf.shape(choices)[1]
+        choices = check_windows(choices, tf.size(choices), limits)
         questions = tf.repeat(question, num_choices)
         options = tf.reshape(choices, [-1])
         # str.replace("_", option): the parts between blanks joined by the option.
@@ -361,7 +451,7 @@ def multiple_choice_function(model, preprocessor):
     return choose
 
 
-def fill_mask_function(model, tokenizer, sequence_length, top_k):
+def fill_mask_function(model, tokenizer, sequence_length, top_k, limits=None):
     """`serving_default` of an `AlbertPretrainer`: the `top_k` pieces for every `[MASK]`.
 
     The text around each literal `[MASK]` is tokenized on its own and the
@@ -373,10 +463,11 @@ def fill_mask_function(model, tokenizer, sequence_length, top_k):
         tokenizer.mask_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
     )
     top_k = min(top_k, model.backbone.vocabulary_size)
+    limits = limits or ServingLimits()
 
     @tf.function(input_signature=[_strings("text")])
     def fill(text):
-        text = repair_utf8(text)
+        text = check_texts(text, limits)[0]
         batch_size = tf.shape(text)[0]
         parts = tf.strings.split(text, sep=MASK_TEXT)  # [batch, masks + 1]
         part_pieces = tf.cast(tokenizer(parts.flat_values), tf.int32)
@@ -419,28 +510,28 @@ def fill_mask_function(model, tokenizer, sequence_length, top_k):
     return fill
 
 
-def _text_classification(model, tokenizer, preprocessor, spec):
-    return text_classifier_function(model, preprocessor, spec.labels, spec.text_pair)
+def _text_classification(model, tokenizer, preprocessor, spec, limits):
+    return text_classifier_function(model, preprocessor, spec.labels, spec.text_pair, limits)
 
 
-def _token_classification(model, tokenizer, preprocessor, spec):
-    return token_classifier_function(model, tokenizer, spec.sequence_length, spec.labels, spec.window_stride)
+def _token_classification(model, tokenizer, preprocessor, spec, limits):
+    return token_classifier_function(model, tokenizer, spec.sequence_length, spec.labels, spec.window_stride, limits)
 
 
-def _question_answering(model, tokenizer, preprocessor, spec):
-    return question_answerer_function(model, tokenizer, spec)
+def _question_answering(model, tokenizer, preprocessor, spec, limits):
+    return question_answerer_function(model, tokenizer, spec, limits)
 
 
-def _multiple_choice(model, tokenizer, preprocessor, spec):
-    return multiple_choice_function(model, preprocessor)
+def _multiple_choice(model, tokenizer, preprocessor, spec, limits):
+    return multiple_choice_function(model, preprocessor, limits)
 
 
-def _pretraining(model, tokenizer, preprocessor, spec):
-    return fill_mask_function(model, tokenizer, spec.sequence_length, spec.top_k)
+def _pretraining(model, tokenizer, preprocessor, spec, limits):
+    return fill_mask_function(model, tokenizer, spec.sequence_length, spec.top_k, limits)
 
 
-def _backbone(model, tokenizer, preprocessor, spec):
-    return embeddings_function(model, preprocessor)
+def _backbone(model, tokenizer, preprocessor, spec, limits):
+    return embeddings_function(model, preprocessor, limits)
 
 
 # The `serving_default` builder of every task of `keras_albert.task_spec.TASKS`.
@@ -448,13 +539,14 @@ SERVING_BUILDERS = {
     "text_classification": _text_classification,
     "token_classification": _token_classification,
     "question_answering": _question_answering,
+    "squad_v2_question_answering": _question_answering,
     "multiple_choice": _multiple_choice,
     "pretraining": _pretraining,
     "backbone": _backbone,
 }
 
 
-def serving_functions(model, tokenizer, spec=None):
+def serving_functions(model, tokenizer, spec=None, limits=None):
     """The serving functions of a task model, by signature name.
 
     Args:
@@ -462,6 +554,7 @@ def serving_functions(model, tokenizer, spec=None):
         tokenizer: its `AlbertTokenizer`.
         spec: its `TaskSpec` (the preset's `task_spec.json`); default
             `keras_albert.task_spec.default_spec(model)`. Checked against the model.
+        limits: the `ServingLimits` of every request; default `ServingLimits()`.
 
     Returns:
         dict `{"serving_default": tf.function, "token_ids": tf.function}`.
@@ -472,5 +565,6 @@ def serving_functions(model, tokenizer, spec=None):
     preprocessor = getattr(model, "preprocessor", None)
     if not isinstance(preprocessor, AlbertPreprocessor) or preprocessor.sequence_length != spec.sequence_length:
         preprocessor = AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
-    default = SERVING_BUILDERS[task](model, tokenizer, preprocessor, spec)
-    return {DEFAULT_SIGNATURE: default, TOKEN_IDS_SIGNATURE: token_ids_function(model)}
+    limits = limits or ServingLimits()
+    default = SERVING_BUILDERS[task](model, tokenizer, preprocessor, spec, limits)
+    return {DEFAULT_SIGNATURE: default, TOKEN_IDS_SIGNATURE: token_ids_function(model, limits)}

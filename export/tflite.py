@@ -51,7 +51,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 import keras_albert_cli
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from . import saved_model, serving_signatures
 from .tflite_tokenizer import TfliteAlbertTokenizer
 
@@ -145,6 +145,13 @@ def convert_to_tflite(
     ```
     """
     _check_quantization(quantization)
+    if serving_signatures.task_of(model) == "squad_v2_question_answering":
+        raise ValueError(
+            f"A {type(model).__name__} (task 'squad_v2_question_answering', the original SQuAD v2.0 head) has "
+            "no TFLite model: its beam (einsum over the top starts, slices adding axes) needs TensorFlow (Flex) "
+            "ops that builtin TFLite lacks. Serve it as a SavedModel (export.saved_model), or train the simple "
+            "head (tasks.run_squad --squad_head=simple), which converts."
+        )
     if quantization == "int8" and representative_features is None:
         raise ValueError("int8 quantization needs `representative_features` (packed real text) to calibrate on.")
     if quantization == "int8" and string_input:
@@ -245,6 +252,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if not FLAGS.preset or not FLAGS.output_dir:
         raise ValueError("--preset and --output_dir are required.")
+    flag_ranges.check_flag_ranges(FLAGS, saved_model.FLAG_RANGES)
     for quantization in FLAGS.quantization:
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"--quantization={quantization!r} is not one of {', '.join(QUANTIZATIONS)}.")

@@ -33,7 +33,9 @@ multiple of a bucket width, so short inputs never pay for
 `--max_seq_length` (length-aware batching).
 """
 
+import contextlib
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -46,7 +48,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
-from keras_albert import hardware, task_spec
+from keras_albert import flag_ranges, hardware, task_spec
 from keras_albert.albert_presets import check_weights_file
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
@@ -185,8 +187,40 @@ def run_program(main, argv):
     return main(list(argv))
 
 
-# The range of every numeric flag of the programs: `(lowest, highest)`, either
-# None for no bound; a bound in a 1-tuple is excluded (`(0,)`: above 0). Each
+# The worker watches of the running `stops_cleanly` mains (innermost last).
+_worker_watches = []
+
+
+def stops_cleanly(main):
+    """A program's `main`, stopping as tasks/run_pretraining.py's does.
+
+    SIGTERM or SIGINT end it within seconds (exit status 143, 130:
+    `training.stop_on_signals`), and from `watch_workers(strategy)` on, a
+    multi-worker peer lost for `training.DEFAULT_PEER_TIMEOUT_SECONDS` ends
+    it (`training.watch_workers`, exit status 75).
+    """
+
+    @functools.wraps(main)
+    def main_stopping_cleanly(argv):
+        with training.stop_on_signals(), contextlib.ExitStack() as watches:
+            _worker_watches.append(watches)
+            try:
+                return main(argv)
+            finally:
+                _worker_watches.remove(watches)
+
+    return main_stopping_cleanly
+
+
+def watch_workers(strategy):
+    """`strategy`, its workers watched until the `stops_cleanly` main returns."""
+    if _worker_watches:
+        _worker_watches[-1].enter_context(training.watch_workers(strategy))
+    return strategy
+
+
+# The range of every numeric flag of the programs (`keras_albert.flag_ranges`:
+# `(lowest, highest)`, None for no bound, a 1-tuple bound excluded). Each
 # flag the running program defines is checked by `check_flag_ranges`; a flag
 # left at None ("not given") is not.
 FLAG_RANGES = {
@@ -236,22 +270,7 @@ FLAG_RANGES = {
 
 def check_flag_ranges(flag_values):
     """Raises a `ValueError` naming the first numeric flag outside its `FLAG_RANGES`."""
-    for name, (lowest, highest) in FLAG_RANGES.items():
-        if name not in flag_values or flag_values[name].value is None:
-            continue
-        value = flag_values[name].value
-        low_excluded, high_excluded = isinstance(lowest, tuple), isinstance(highest, tuple)
-        low = lowest[0] if low_excluded else lowest
-        high = highest[0] if high_excluded else highest
-        too_low = low is not None and (value <= low if low_excluded else value < low)
-        too_high = high is not None and (value >= high if high_excluded else value > high)
-        # NaN compares false with everything: refused as out of any range.
-        if too_low or too_high or value != value:
-            if high is None:
-                expected = f"{'above' if low_excluded else 'at least'} {low}"
-            else:
-                expected = f"in {'(' if low_excluded else '['}{low}, {high}{')' if high_excluded else ']'}"
-            raise ValueError(f"--{name} must be {expected}. Got {value}.")
+    flag_ranges.check_flag_ranges(flag_values, FLAG_RANGES)
 
 
 @dataclasses.dataclass(frozen=True)

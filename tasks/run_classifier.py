@@ -82,6 +82,7 @@ def spec_of(task, sequence_length):
     )
 
 
+@common.stops_cleanly
 def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
@@ -94,7 +95,7 @@ def main(argv):
         )
     task = glue.get_task(FLAGS.task_name)
     spec = spec_of(task, FLAGS.max_seq_length)
-    strategy = common.configure_runtime(config)
+    strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(

@@ -88,11 +88,12 @@ def write_predictions(path, examples, logits):
     logging.info("Wrote %d predictions to %s", len(examples), path)
 
 
+@common.stops_cleanly
 def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
     sequence_length = FLAGS.max_seq_length
-    strategy = common.configure_runtime(config)
+    strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(keras_albert.AlbertMultipleChoice, config, sequence_length)

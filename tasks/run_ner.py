@@ -218,6 +218,7 @@ def _labels_and_scheme(config, tag_scheme):
     return labels, scheme, None
 
 
+@common.stops_cleanly
 def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
@@ -235,7 +236,7 @@ def main(argv):
         predict_sentences = _read(
             config.predict_file, "predict_file", scheme, config.max_predict_examples, with_tags=False
         )
-    strategy = common.configure_runtime(config)
+    strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(

@@ -238,13 +238,14 @@ def evaluate(examples, answers, spec):
     )
 
 
+@common.stops_cleanly
 def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
     _check_files(config)
     squad_head = squad_head_of(FLAGS.squad_head, config.preset)
     spec = spec_from_flags(FLAGS, squad_head)
-    strategy = common.configure_runtime(config)
+    strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
         model = common.build_task_model(

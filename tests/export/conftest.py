@@ -92,10 +92,14 @@ def classifier_preset(text_classifier, albert_tokenizer, tmp_path):
 def classifier_model_base(text_classifier, albert_tokenizer, tmp_path_factory):
     """`<model_base>` holding version 1 of the exported tiny classifier."""
     from export.saved_model import export_saved_model
+    from export.serving_signatures import ServingLimits
 
     model_base = tmp_path_factory.mktemp("models") / "albert_classifier"
+    # Room for the tests' 200-row batches and 38,000-character text (truncation);
+    # the limits themselves are test_serving_limits.py's.
     export_saved_model(
-        text_classifier, albert_tokenizer, str(model_base), sequence_length=SEQUENCE_LENGTH, labels=LABEL_NAMES
+        text_classifier, albert_tokenizer, str(model_base), sequence_length=SEQUENCE_LENGTH, labels=LABEL_NAMES,
+        limits=ServingLimits(max_batch_size=256, max_text_chars=50000),
     )
     return model_base
 

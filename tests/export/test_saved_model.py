@@ -18,6 +18,7 @@ from conftest import (
 )
 
 from export.saved_model import export_saved_model, next_version, read_export_spec, read_serving_config
+from export.serving_signatures import ServingLimits
 from keras_albert.task_spec import TextClassificationSpec
 from export.warmup import read_warmup_requests, warmup_path
 
@@ -245,7 +246,10 @@ def test_question_answerer_export_answers_as_decode_answer(albert_tokenizer, sha
     reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer, seed=2))
     sharpen_head(reader, "span_logits")
     options = dict(sequence_length=48, doc_stride=16, max_query_length=12, max_answer_length=30, n_best_size=20)
-    path = export_saved_model(reader, albert_tokenizer, str(tmp_path), version_2_with_negative=version_2_with_negative, **options)
+    path = export_saved_model(
+        reader, albert_tokenizer, str(tmp_path), version_2_with_negative=version_2_with_negative,
+        limits=ServingLimits(max_windows_per_request=1000), **options,  # 25 questions in 319 windows of 48.
+    )
     with open(shared_data_dir / "squad_v2.0_part_a" / "dev-v2.0-part-a.json", encoding="utf-8") as f:
         data = json.load(f)["data"]
     examples = [(q["question"], p["context"]) for p in data[0]["paragraphs"][:6] for q in p["qas"][:4]]
