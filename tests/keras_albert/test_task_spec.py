@@ -45,10 +45,11 @@ def test_every_spec_round_trips_through_its_file(spec, tmp_path):
 def test_registry_names_every_task_model_once():
     assert set(task_spec.TASKS) == {
         "backbone", "pretraining", "text_classification", "token_classification", "question_answering",
-        "multiple_choice",
+        "squad_v2_question_answering", "multiple_choice",
     }
     backbone = tiny_backbone()
     assert task_spec.task_of(keras_albert.AlbertQuestionAnswerer(backbone)) == "question_answering"
+    assert task_spec.task_of(keras_albert.AlbertSquadV2QuestionAnswerer(backbone)) == "squad_v2_question_answering"
     assert task_spec.task_of(backbone) == "backbone"
 
 
