@@ -3,6 +3,7 @@
 import os
 
 import keras_albert
+from keras_albert.task_spec import TextClassificationSpec
 from tasks import common
 
 
@@ -21,7 +22,8 @@ def test_save_trained_model_fsyncs_every_preset_file_and_directory(tmp_path, mon
 
     monkeypatch.setattr(os, "fsync", fsync)
     output_dir = tmp_path / "out"
-    common.save_trained_model(model, str(output_dir), albert_tokenizer, metadata={"labels": ["0", "1"]})
+    spec = TextClassificationSpec(labels=("0", "1"), sequence_length=16)
+    common.save_trained_model(model, str(output_dir), albert_tokenizer, spec)
     written = set()
     for directory, _, file_names in os.walk(output_dir):
         written.add(os.path.realpath(directory))

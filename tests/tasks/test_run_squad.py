@@ -135,7 +135,7 @@ def test_training_needs_a_train_file(tmp_path, spm_model_path, albert_config_fil
 def test_the_backbone_check_reads_squads_default_length_not_the_common_one(tmp_path, spm_model_path, albert_config_file):
     # run_squad packs 384-token windows without --max_seq_length; a 64-position
     # backbone must be refused before training, not meet them in fit.
-    with pytest.raises(ValueError, match="--max_seq_length=384 exceeds the model's 64 positions"):
+    with pytest.raises(ValueError, match=r"--max_seq_length=384 \(this program's default: the flag was not given\) exceeds the model's 64 positions"):
         common.run_program(run_squad.main, [
             "run_squad", "--train_file=unused.json", f"--spm_model_file={spm_model_path}",
             f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path}", "--do_train",

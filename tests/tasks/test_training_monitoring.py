@@ -70,8 +70,9 @@ def learning_run(tmp_path_factory, data_dir, spm_model_path, albert_config_file)
     return output_dir, _train(output_dir, data_dir, spm_model_path, albert_config_file, 3e-3)
 
 
-def test_learning_rate_zero_warns_once(tmp_path, data_dir, spm_model_path, albert_config_file):
-    warnings = _train(tmp_path, data_dir, spm_model_path, albert_config_file, 0.0)
+def test_a_vanishing_learning_rate_warns_once(tmp_path, data_dir, spm_model_path, albert_config_file):
+    # --learning_rate must be above 0 (tasks.common.FLAG_RANGES); 1e-12 moves no weight measurably.
+    warnings = _train(tmp_path, data_dir, spm_model_path, albert_config_file, 1e-12)
     assert len(warnings) == 1
     assert "after 30 of 40 steps (75%)" in warnings[0] and "learning rate" in warnings[0]
 
