@@ -363,3 +363,28 @@ def test_decoding_without_a_valid_span_predicts_no_answer():
     answer = decode_beam_answer(CONTEXT, [window(1, OFFSETS)], beam)
     assert answer["text"] == answer["best_non_null_text"] == ""
     assert answer["nbest"] == [{"text": "", "start_log_prob": -1e6, "end_log_prob": -1e6, "probability": 1.0}]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: keras-hub's PipelineModel.__init__ resets the base class that every functional keras-albert "
+    "task shares, so building this subclassed head takes `Functional` away from task models built before it",
+)
+def test_a_classifier_built_before_the_original_head_still_runs():
+    import keras_albert
+
+    def backbone():
+        return keras_albert.AlbertBackbone(
+            vocabulary_size=50, num_layers=1, num_heads=2, embedding_dim=4, hidden_dim=8,
+            intermediate_dim=16, max_sequence_length=16,
+        )
+
+    features = {
+        "token_ids": np.ones((2, 5), "int32"),
+        "segment_ids": np.zeros((2, 5), "int32"),
+        "padding_mask": np.ones((2, 5), "int32"),
+    }
+    classifier = keras_albert.AlbertTextClassifier(backbone(), num_classes=2)
+    expected = np.asarray(classifier(features))
+    keras_albert.AlbertSquadV2QuestionAnswerer(backbone())
+    np.testing.assert_allclose(np.asarray(classifier.predict(features, verbose=0)), expected, atol=1e-6)
