@@ -24,7 +24,7 @@ variables (the backbone itself is not changed).
 import keras
 from keras import ops
 
-from keras_albert.albert_task import AlbertTask, head_initializer
+from keras_albert.albert_task import AlbertTask, fine_tuning_optimizer, head_initializer
 
 # The original's `tf.contrib.layers.layer_norm` epsilon.
 _LAYER_NORM_EPSILON = 1e-12
@@ -224,7 +224,7 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         }
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
-        """Defaults: AdamW(5e-5); the original loss.
+        """Defaults: the project's AdamW(5e-5) (no decay on LayerNorm and biases); the original loss.
 
         `(start + end) / 2 + 0.5 * answer class`: cross-entropy of the gold
         start and end (the log-probabilities are logits of themselves) and
@@ -233,7 +233,7 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         is_impossible}`.
         """
         if optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(5e-5, weight_decay=0.01)
+            optimizer = fine_tuning_optimizer(5e-5)
         if loss == "auto":
             position_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             loss = {
