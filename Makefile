@@ -33,8 +33,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m demo --output_dir demo_output
 
+# A pytest that dies (a native crash) names the test it was running.
+RUNNING_TEST := $(VENV)/running-test
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	@rm -f $(RUNNING_TEST)
+	KERAS_ALBERT_RUNNING_TEST_FILE=$(abspath $(RUNNING_TEST)) $(PY) -m pytest -q -p no:cacheprovider tests \
+	  || { status=$$?; test -s $(RUNNING_TEST) && echo "pytest died (exit $$status) while running $$(cat $(RUNNING_TEST))"; exit $$status; }
 
 clean:
 	rm -rf demo_output .pytest_cache

@@ -12,6 +12,7 @@ worker threads out of the next one's time.
 """
 
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,8 +169,16 @@ def run(jobs, repeats, make_stepper, progress=lambda message: None):
 
 
 def exit_message(output, returncode):
-    """Why a worker process exited: its traceback's last line (the exception's message)."""
-    lines = output.strip().splitlines()
+    """Why a worker process exited: its traceback's last line (the exception's
+    message), or the signal that ended it (a native crash prints no traceback
+    to the stream read here)."""
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    lines = (output or "").strip().splitlines()
     return lines[-1] if lines else f"exit status {returncode}"
 
 

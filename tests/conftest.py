@@ -39,6 +39,23 @@ def shared_data_dir():
     return SHARED_DATA_DIR
 
 
+# The test running now, kept in this file (if set) for `make test` to name
+# when pytest itself dies: a native crash's stack dump is cut to its last
+# lines, which are pytest's own frames, not the test's.
+RUNNING_TEST_FILE = os.environ.get("KERAS_ALBERT_RUNNING_TEST_FILE")
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if RUNNING_TEST_FILE:
+        with open(RUNNING_TEST_FILE, "w") as f:
+            f.write(nodeid)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if RUNNING_TEST_FILE:
+        open(RUNNING_TEST_FILE, "w").close()
+
+
 def pytest_terminal_summary(terminalreporter):
     """One line for a user without the data: how many tests it skipped, and why."""
     skipped = [
