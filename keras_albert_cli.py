@@ -1,11 +1,14 @@
 """Start-up of the keras-albert command-line programs: quiet logs, readable help, console scripts.
 
-## Quiet logs
+## Starting TensorFlow
 
-TensorFlow prints pages of C++ log lines (oneDNN, CUDA, CPU features,
-tf.data) that say nothing about the user's run. The `tasks` and `export`
-packages call `quiet_third_party_logs()` in their `__init__`, before any of
-their modules imports TensorFlow, so every program starts quiet:
+The `tasks` and `export` packages call `start_tensorflow()` in their
+`__init__`, before any of their modules imports TensorFlow. It imports
+`keras_albert` first, whose import sets TensorFlow's kernel defaults
+(`keras_albert.tensorflow_dependency.use_stable_tensorflow_kernels`), and
+with it Keras and TensorFlow, quietly: TensorFlow prints pages of C++ log
+lines (oneDNN, CUDA, CPU features, tf.data) that say nothing about the
+user's run, so every program starts quiet:
 
 - `TF_CPP_MIN_LOG_LEVEL=3` unless the environment sets it already;
 - TensorFlow is imported with file descriptor 2 pointed at a temporary
@@ -35,8 +38,9 @@ points every command at `main` here, which silences TensorFlow's start-up
 logs, then runs the module named by the command (installed as `keras_albert_tasks` / `keras_albert_export`, the
 repository's `tasks/` and `export/`).
 
-This module is top-level and imports nothing of the project: importing
-`keras_albert` would import Keras, and with it TensorFlow, too early.
+This module is top-level and imports nothing of the project at its own
+import: `keras_albert` imports Keras, and with it TensorFlow, which must
+happen inside `start_tensorflow`.
 """
 
 import importlib
@@ -79,23 +83,26 @@ def wants_verbose(argv=None, environ=None):
     return verbosity is not None and verbosity >= VERBOSE_LEVEL
 
 
-def quiet_third_party_logs(argv=None):
-    """Silences TensorFlow's start-up and C++ logs unless verbose (see the module doc)."""
+def start_tensorflow(argv=None):
+    """Imports `keras_albert` and TensorFlow, their start-up logs silenced
+    unless verbose (see the module doc)."""
     if wants_verbose(argv):
+        import keras_albert  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        _import_tensorflow_muted()
+        _import_muted()
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
 
 
-def _import_tensorflow_muted():
+def _import_muted():
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
+            import keras_albert  # noqa: F401
             import tensorflow  # noqa: F401
         except BaseException:
             os.dup2(saved_stderr, 2)
@@ -230,7 +237,7 @@ def main():
     command = os.path.basename(sys.argv[0])
     if command not in COMMANDS:
         raise SystemExit(f"{command}: not a keras-albert command; known: {', '.join(COMMANDS)}")
-    quiet_third_party_logs()
+    start_tensorflow()
     module = importlib.import_module(installed_module_name(COMMANDS[command]))
     if hasattr(module, "run_command"):  # The absl programs.
         module.run_command()

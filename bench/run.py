@@ -26,7 +26,7 @@ import sys
 import time
 
 from bench import lockstep, report, workloads
-from keras_albert import hardware
+from keras_albert import hardware, tensorflow_dependency
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXED_FLOAT32 = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
@@ -211,9 +211,13 @@ def _worker_command(job_file):
     return [sys.executable, "-m", "bench.run", "--worker", job_file]
 
 
-def _worker_env():
+def _worker_env(job=None):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
+    if job is not None and job["implementation"] in FIXED_BFLOAT16:
+        # TensorFlow's bf16 matmuls are oneDNN's; keras-albert turns those kernels
+        # off by default (keras_albert.tensorflow_dependency), float32 rows keep that.
+        env[tensorflow_dependency.ONEDNN_ENV] = "1"
     return env
 
 
@@ -222,7 +226,7 @@ def run_job_in_subprocess(job, timeout):
         process = subprocess.run(
             _worker_command(_write_job_file(job)),
             cwd=REPOSITORY_ROOT,
-            env=_worker_env(),
+            env=_worker_env(job),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -314,7 +318,7 @@ def main(argv=None):
     def make_stepper(job):
         if args.in_process:
             return lockstep.Stepper(job)
-        return lockstep.ProcessStepper(job, _worker_command(_write_job_file(job)), _worker_env(), args.timeout)
+        return lockstep.ProcessStepper(job, _worker_command(_write_job_file(job)), _worker_env(job), args.timeout)
 
     results = []
     for scenario in dict.fromkeys(scenario for scenario, _ in jobs):

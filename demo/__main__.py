@@ -329,34 +329,20 @@ def _shown(path):
 
 
 def _load_saved_model(path):
-    """The SavedModel's serving_default, TensorFlow's start-up messages kept out of the console."""
-    with _stderr_to_devnull():
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer ops)
+    """The SavedModel's serving_default, started as the programs start TensorFlow (quietly)."""
+    import keras_albert_cli
 
-        return tf.saved_model.load(path).signatures["serving_default"]
+    keras_albert_cli.start_tensorflow([])
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer ops)
+
+    return tf.saved_model.load(path).signatures["serving_default"]
 
 
 def _string_tensor(texts):
     import tensorflow as tf
 
     return tf.constant(texts)
-
-
-class _stderr_to_devnull:
-    """Points file descriptor 2 at /dev/null (C++ logs bypass Python's sys.stderr)."""
-
-    def __enter__(self):
-        sys.stderr.flush()
-        self._saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-
-    def __exit__(self, *exc):
-        sys.stderr.flush()
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
 
 
 if __name__ == "__main__":

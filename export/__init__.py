@@ -14,4 +14,4 @@ See README.md ("Deployment") for the commands. Modules:
 import keras_albert_cli
 
 # Before any program module imports TensorFlow (see keras_albert_cli).
-keras_albert_cli.quiet_third_party_logs()
+keras_albert_cli.start_tensorflow()

@@ -1,5 +1,10 @@
 """keras-albert: ALBERT (Lan et al. 2019) for Keras 3."""
 
+from keras_albert import tensorflow_dependency
+
+# Before Keras imports TensorFlow: see `use_stable_tensorflow_kernels`.
+tensorflow_dependency.use_stable_tensorflow_kernels()
+
 from keras_albert import layers
 from keras_albert.albert_backbone import AlbertBackbone
 from keras_albert.albert_multiple_choice import AlbertMultipleChoice

@@ -6,6 +6,8 @@ GPU benchmark on machines without TensorFlow) can decide without importing it.
 
 import os
 
+from keras_albert import tensorflow_dependency
+
 # The ISA extensions that decide which precisions run fast on a CPU, in the
 # order a speed figure names them, with the /proc/cpuinfo flag for each.
 ISA_EXTENSIONS = (
@@ -68,11 +70,12 @@ def describe_machine():
     return f"{cpu_model()}, {os.cpu_count()} cores, {isa_class()}"
 
 
-def resolve_dtype_policy(name, gpu_compute_capability=None, flags=None):
+def resolve_dtype_policy(name, gpu_compute_capability=None, flags=None, cpu_bfloat16_kernels=None):
     """The Keras dtype policy for `name`, with "auto" decided by the hardware.
 
     "auto" picks mixed_bfloat16 on a GPU of compute capability 8.0 or newer
-    (Ampere, Hopper: bf16 tensor cores) and on CPUs with bf16 instructions, and
+    (Ampere, Hopper: bf16 tensor cores) and on CPUs with bf16 instructions
+    where oneDNN kernels use them (`TF_ENABLE_ONEDNN_OPTS=1`), and
     float32 elsewhere (older GPUs gain from float16 but need loss scaling, which
     a user should choose knowingly).
 
@@ -81,6 +84,10 @@ def resolve_dtype_policy(name, gpu_compute_capability=None, flags=None):
         gpu_compute_capability: (major, minor) of the GPU that will run the
             model, or None when it runs on the CPU.
         flags: CPU flags to decide from (default: this machine's).
+        cpu_bfloat16_kernels: whether the framework has CPU kernels that use
+            those instructions (default: TensorFlow's oneDNN kernels are on,
+            `tensorflow_dependency.onednn_enabled()`; without them bf16 is
+            emulated and slower than float32).
     """
     if name not in DTYPE_POLICIES:
         raise ValueError(f"Unknown dtype policy {name!r}; expected one of {', '.join(DTYPE_POLICIES)}.")
@@ -88,4 +95,6 @@ def resolve_dtype_policy(name, gpu_compute_capability=None, flags=None):
         return name
     if gpu_compute_capability is not None:
         return "mixed_bfloat16" if tuple(gpu_compute_capability) >= (8, 0) else "float32"
-    return "mixed_bfloat16" if cpu_accelerates_bfloat16(flags) else "float32"
+    if cpu_bfloat16_kernels is None:
+        cpu_bfloat16_kernels = tensorflow_dependency.onednn_enabled()
+    return "mixed_bfloat16" if cpu_accelerates_bfloat16(flags) and cpu_bfloat16_kernels else "float32"

@@ -8,4 +8,4 @@ and helpers they share live in `tasks.common`.
 import keras_albert_cli
 
 # Before any program module imports TensorFlow (see keras_albert_cli).
-keras_albert_cli.quiet_third_party_logs()
+keras_albert_cli.start_tensorflow()

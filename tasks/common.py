@@ -48,7 +48,7 @@ from absl import flags, logging
 
 import keras_albert
 from keras_albert import training
-from keras_albert import flag_ranges, hardware, task_spec
+from keras_albert import flag_ranges, hardware, task_spec, tensorflow_dependency
 from keras_albert.albert_presets import check_weights_file
 from keras_albert.convert import backbone_config_from_albert_config, load_tf1_checkpoint
 from keras_albert.convert.files import read_json
@@ -363,6 +363,12 @@ def dtype_policy_of(config):
     if config.mixed_precision == "auto":
         device = f"GPU of compute capability {gpu}" if gpu else f"CPU ({hardware.isa_class()})"
         logging.info("--mixed_precision=auto: %s on this %s.", policy, device)
+    if policy == "mixed_bfloat16" and not gpu and not tensorflow_dependency.onednn_enabled():
+        logging.warning(
+            "mixed_bfloat16 on a CPU with TensorFlow's oneDNN kernels off (the default, "
+            "keras_albert.tensorflow_dependency): bf16 is emulated and slower than float32. "
+            "TF_ENABLE_ONEDNN_OPTS=1 turns them on, with TensorFlow 2.21's heap-corruption risk."
+        )
     if policy == "mixed_bfloat16" and config.jit_compile and not gpu:
         # Measured with TF 2.21: XLA's CPU backend runs bf16 matmuls at float32's
         # rate, oneDNN (without XLA) at twice it.

@@ -6,6 +6,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Its import sets TensorFlow's kernel defaults (`use_stable_tensorflow_kernels`)
+# before TensorFlow loads, for this process and the programs tests start.
+import keras_albert  # noqa: E402,F401
+
 import csv  # noqa: E402
 from pathlib import Path  # noqa: E402
 

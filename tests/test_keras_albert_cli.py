@@ -61,7 +61,7 @@ def test_failed_import_is_not_hidden(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_ALBERT_VERBOSE"}
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), REPO])
     result = subprocess.run(
-        [sys.executable, "-c", "import keras_albert_cli as m; m.quiet_third_party_logs([])"],
+        [sys.executable, "-c", "import keras_albert_cli as m; m.start_tensorflow([])"],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode != 0

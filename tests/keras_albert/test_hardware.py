@@ -39,16 +39,17 @@ def test_isa_class_names_the_extensions_that_decide_speed(flags, isa, bf16):
 
 
 @pytest.mark.parametrize(
-    "flags, gpu, expected",
+    "flags, gpu, onednn, expected",
     [
-        (AVX2_ONLY, None, "float32"),
-        (VNNI_BF16, None, "mixed_bfloat16"),
-        (AVX2_ONLY, (9, 0), "mixed_bfloat16"),  # H100: bf16 tensor cores
-        (VNNI_BF16, (7, 0), "float32"),  # V100: no bf16, float16 needs loss scaling
+        (AVX2_ONLY, None, True, "float32"),
+        (VNNI_BF16, None, True, "mixed_bfloat16"),
+        (VNNI_BF16, None, False, "float32"),  # bf16 instructions, but no kernels that use them
+        (AVX2_ONLY, (9, 0), False, "mixed_bfloat16"),  # H100: bf16 tensor cores
+        (VNNI_BF16, (7, 0), True, "float32"),  # V100: no bf16, float16 needs loss scaling
     ],
 )
-def test_auto_precision_follows_the_hardware_that_runs_the_model(flags, gpu, expected):
-    assert hardware.resolve_dtype_policy("auto", gpu, frozenset(flags.split())) == expected
+def test_auto_precision_follows_the_hardware_that_runs_the_model(flags, gpu, onednn, expected):
+    assert hardware.resolve_dtype_policy("auto", gpu, frozenset(flags.split()), onednn) == expected
 
 
 def test_an_explicit_policy_is_kept_and_an_unknown_one_is_refused():
