@@ -225,25 +225,31 @@ def test_eval_results_are_json_with_null_for_nan(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "requested, jit_compile, cpu_has_bf16, expected, warns",
+    "requested, jit_compile, cpu_has_bf16, onednn, expected, warning",
     [
-        ("auto", False, True, "mixed_bfloat16", False),
-        ("auto", False, False, "float32", False),
-        ("auto", True, True, "mixed_bfloat16", True),
-        ("float32", True, True, "float32", False),
-        ("mixed_bfloat16", False, False, "mixed_bfloat16", False),
+        ("auto", False, True, "1", "mixed_bfloat16", None),
+        ("auto", False, False, "1", "float32", None),
+        ("auto", False, True, "0", "float32", None),  # bf16 instructions, no kernels using them
+        ("auto", True, True, "1", "mixed_bfloat16", "drop --jit_compile"),
+        ("float32", True, True, "1", "float32", None),
+        ("mixed_bfloat16", False, False, "1", "mixed_bfloat16", None),
+        ("mixed_bfloat16", False, True, "0", "mixed_bfloat16", "bf16 is emulated"),
     ],
 )
-def test_auto_precision_follows_the_cpu_and_warns_that_xla_loses_bf16(
-    monkeypatch, requested, jit_compile, cpu_has_bf16, expected, warns
+def test_auto_precision_follows_the_cpu_and_warns_when_bf16_will_not_be_fast(
+    monkeypatch, requested, jit_compile, cpu_has_bf16, onednn, expected, warning
 ):
     from absl import logging as absl_logging
 
     from keras_albert import hardware
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"} | ({"avx512_bf16"} if cpu_has_bf16 else set())))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
     warnings = []
     monkeypatch.setattr(absl_logging, "warning", lambda message, *args: warnings.append(message % args))
     config = common.RunConfig(output_dir="unused", mixed_precision=requested, jit_compile=jit_compile)
     assert common.dtype_policy_of(config) == expected
-    assert any("drop --jit_compile" in w for w in warnings) is warns
+    if warning is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warning in warnings[0]
