@@ -67,7 +67,9 @@ def parse_args(argv):
     parser.add_argument("--budget_seconds", type=float, default=540, help="Training time per implementation.")
     parser.add_argument("--eval_every_seconds", type=float, default=60, help="Training time between evaluations.")
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    # Constant, no warmup: at 1e-3 this post-LayerNorm model from scratch stayed at the
+    # majority class for 1.2 epochs (measured 2026-12-05); at 1e-4 it reaches 0.80 in half an epoch.
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--max_train_examples", type=int, default=None, help="Default: all 67,349.")
     parser.add_argument("--max_dev_examples", type=int, default=None, help="Default: all 872.")
