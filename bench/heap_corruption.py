@@ -17,10 +17,11 @@ rerun it after a TensorFlow upgrade to see whether that is still needed.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
+
+from bench import lockstep
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_TIMEOUT_SECONDS = 600
@@ -72,11 +73,7 @@ def run_once(onednn, steps, seed):
         )
     except subprocess.TimeoutExpired:
         return f"timed out after {RUN_TIMEOUT_SECONDS} s"
-    if process.returncode < 0:
-        return signal.Signals(-process.returncode).name
-    if process.returncode != 0:
-        return (process.stderr.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
-    return None
+    return lockstep.exit_message(process.stderr, process.returncode) if process.returncode else None
 
 
 def main(argv=None):
