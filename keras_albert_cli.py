@@ -15,7 +15,10 @@ user's run, so every program starts quiet:
   file: lines written before absl's C++ logging is initialized ignore
   `TF_CPP_MIN_LOG_LEVEL`. If the import fails, the captured text is
   written back to stderr, so no import error is hidden;
-- TensorFlow's Python logger shows errors only.
+- TensorFlow's Python logger shows errors only, and absl's handler drops
+  the INFO lines of TensorFlow's modules that log through absl;
+- `quiet_native_logs()` mutes the C++ lines of a step that prints them
+  (the TFLite quantizer's settings line).
 
 The programs' own messages (absl logging, Keras progress bars) are kept.
 `--verbosity=1` (absl's flag, also `-v 1`) or `KERAS_ALBERT_VERBOSE=1`
@@ -43,7 +46,9 @@ import: `keras_albert` imports Keras, and with it TensorFlow, which must
 happen inside `start_tensorflow`.
 """
 
+import contextlib
 import importlib
+import logging
 import os
 import re
 import sys
@@ -91,19 +96,36 @@ def start_tensorflow(argv=None):
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" not in sys.modules:
-        _import_muted()
+        with captured_stderr():
+            import keras_albert  # noqa: F401
+            import tensorflow  # noqa: F401
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
+        from absl import logging as absl_logging
+
+        handler = absl_logging.get_absl_handler()
+        if _is_not_tensorflow_info not in handler.filters:
+            handler.addFilter(_is_not_tensorflow_info)
 
 
-def _import_muted():
+def _is_not_tensorflow_info(record):
+    """False for INFO lines of TensorFlow's own modules that log through absl
+    (writing a SavedModel logs five: signatures, sharding, fingerprint)."""
+    tensorflow_dir = os.path.dirname(sys.modules["tensorflow"].__file__) + os.sep
+    return record.levelno >= logging.WARNING or not record.pathname.startswith(tensorflow_dir)
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """File descriptor 2 into a temporary file for the block: TensorFlow's C++
+    code writes there past Python's `sys.stderr`. If the block raises, the
+    captured text is written back, so no error is hidden."""
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras_albert  # noqa: F401
-            import tensorflow  # noqa: F401
+            yield
         except BaseException:
             os.dup2(saved_stderr, 2)
             captured.seek(0)
@@ -112,6 +134,11 @@ def _import_muted():
         finally:
             os.dup2(saved_stderr, 2)
             os.close(saved_stderr)
+
+
+def quiet_native_logs(argv=None):
+    """`captured_stderr()` unless the user asked for TensorFlow's logs."""
+    return contextlib.nullcontext() if wants_verbose(argv) else captured_stderr()
 
 
 # === Help ===

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 
+import keras_albert_cli
 from bench import lockstep, report, workloads
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -296,6 +297,8 @@ def train_with_budget(job):
 
 
 def worker_main(job_file):
+    # stderr passes through to the console: TensorFlow's start-up lines stay out of it.
+    keras_albert_cli.start_tensorflow()
     with open(job_file) as f:
         job = json.load(f)
     result = train_with_budget(job)
@@ -308,7 +311,7 @@ def run_worker(job, timeout):
     job_file = job["result_file"].replace(".result.json", ".job.json")
     with open(job_file, "w") as f:
         json.dump(job, f)
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "bench.accuracy_per_minute", "--worker", job_file]
     try:
@@ -407,6 +410,7 @@ def main(argv=None):
     command = "python -m bench.accuracy_per_minute " + " ".join(shlex.quote(a) for a in argv)
     os.makedirs(args.output_dir, exist_ok=True)
     start = time.perf_counter()
+    keras_albert_cli.start_tensorflow(argv)
     data_file, vocabulary_size = prepare_data(args)
     print(f"[bench] data ready in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     config = dict(MODEL_SIZES[args.size])

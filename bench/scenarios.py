@@ -377,7 +377,7 @@ def ffn_matmul(job):
     quantization can gain on the whole model on this CPU's TFLite kernels.
     Inputs are `[1, mean SST-2 dev length, hidden]` standard-normal
     activations (what LayerNorm emits); same converter options
-    (`export.tflite.configure_quantization`), interpreter and thread count
+    (`export.tflite.convert_quantized`), interpreter and thread count
     as the `latency` TFLite rows.
     """
     import keras
@@ -398,8 +398,8 @@ def ffn_matmul(job):
     quantization = job["implementation"].removeprefix("tflite_")
     start = time.perf_counter()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    tflite.configure_quantization(converter, quantization, lambda: ([a] for a in activations[:20]))
-    interpreter = verify.load_interpreter(converter.convert(), num_threads=os.cpu_count())
+    flatbuffer = tflite.convert_quantized(converter, quantization, lambda: ([a] for a in activations[:20]))
+    interpreter = verify.load_interpreter(flatbuffer, num_threads=os.cpu_count())
     convert_s = time.perf_counter() - start
     signatures = interpreter.get_signature_list()
     (signature,) = signatures

@@ -23,10 +23,11 @@ Two kinds of model:
 
 Quantization (`QUANTIZATIONS`): `float32` (none), `float16` (weights in
 float16, computed in float32), `dynamic_range` (int8 weights, float
-activations), `int8` (full integer: int8 weights and activations,
-calibrated on a representative dataset of real text; ids in, float
-outputs). 16x8 quantization is not offered: the converter fails on the
-dynamic sequence length.
+activations), `int8` (int8 weights and activations, calibrated on a
+representative dataset of real text; ids in, float outputs; every matmul
+with a weight runs in int8, the ops of `INT8_FLOAT_OPS` stay float32).
+16x8 quantization is not offered: the converter fails on the dynamic
+sequence length.
 
 Command line:
 
@@ -44,6 +45,7 @@ files were built with, which `export.predict` reads; and with `--verify_data_dir
 
 import os
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -56,6 +58,14 @@ from . import saved_model, serving_signatures
 from .tflite_tokenizer import TfliteAlbertTokenizer
 
 QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
+# The int8 model computes attention itself in float32: the masked fill of
+# the scores (SELECT_V2), the softmax and the two batch matmuls. Calibrated
+# on unpadded sentences, an int8 SELECT_V2 clipped the -1e9 fill of padded
+# keys to an ordinary score, so in a padded batch padding got attention (SST-2
+# dev, 32 sentences a batch: -1.5 points); and LiteRT's int8 BATCH_MATMUL of
+# two activations runs outside XNNPACK (ALBERT-base: int8 1.26x faster with
+# these ops in float32). bench/README.md, "Where the int8 time goes".
+INT8_FLOAT_OPS = ("SELECT_V2", "SOFTMAX", "BATCH_MATMUL")
 TOKEN_IDS_SIGNATURE = serving_signatures.TOKEN_IDS_SIGNATURE
 STRINGS_SIGNATURE = serving_signatures.DEFAULT_SIGNATURE
 FEATURE_NAMES = serving_signatures.FEATURE_NAMES
@@ -179,26 +189,39 @@ def convert_to_tflite(
         representative_dataset = None
         if quantization == "int8":
             representative_dataset = _representative_dataset(representative_features, num_calibration_examples)
-        configure_quantization(converter, quantization, representative_dataset)
-        return converter.convert()
+        return convert_quantized(converter, quantization, representative_dataset)
 
 
-def configure_quantization(converter, quantization, representative_dataset=None):
-    """Sets a `tf.lite.TFLiteConverter`'s options for one of `QUANTIZATIONS`.
+def convert_quantized(converter, quantization, representative_dataset=None):
+    """Runs a `tf.lite.TFLiteConverter` with the options of one of `QUANTIZATIONS`.
 
     `representative_dataset` (for `int8`) is a callable yielding calibration
-    inputs. `int8` is full-integer: every op must have an int8 kernel.
+    inputs. `int8` keeps the ops of `INT8_FLOAT_OPS` in float32 through the
+    converter's selective quantization (`tf.lite.experimental.
+    QuantizationDebugger`'s deny-list); every other op needs an int8 kernel.
+
+    Returns:
+        bytes of the TFLite model.
     """
     _check_quantization(quantization)
     if quantization != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
-        if representative_dataset is None:
-            raise ValueError("int8 quantization needs a `representative_dataset` to calibrate on.")
-        converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if quantization != "int8":
+        return converter.convert()
+    if representative_dataset is None:
+        raise ValueError("int8 quantization needs a `representative_dataset` to calibrate on.")
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with warnings.catch_warnings():
+        # The debugger builds a tf.lite.Interpreter, which warns of its own deprecation; nothing here runs it.
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated", category=UserWarning)
+        selective = tf.lite.experimental.QuantizationDebugger(
+            converter=converter,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(INT8_FLOAT_OPS)),
+        )
+        return selective.get_nondebug_quantized_model()
 
 
 def output_path(output_dir, task, quantization, string_input=False):
@@ -281,10 +304,11 @@ def main(argv):
         kinds = [False] + ([True] if FLAGS.string_input and quantization != "int8" else [])
         for string_input in kinds:
             path = output_path(FLAGS.output_dir, task, quantization, string_input)
-            content = convert_to_tflite(
-                model, quantization, tokenizer, string_input, sequence_length, text_pair,
-                representative, FLAGS.num_calibration_examples,
-            )
+            with keras_albert_cli.quiet_native_logs():
+                content = convert_to_tflite(
+                    model, quantization, tokenizer, string_input, sequence_length, text_pair,
+                    representative, FLAGS.num_calibration_examples,
+                )
             with open(path, "wb") as file:
                 file.write(content)
             written[(quantization, string_input)] = path

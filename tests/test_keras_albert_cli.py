@@ -69,6 +69,39 @@ def test_failed_import_is_not_hidden(tmp_path):
     assert "ImportError: boom" in result.stderr
 
 
+def test_tensorflow_info_lines_through_absl_are_dropped_and_the_programs_own_kept():
+    import logging
+
+    import tensorflow as tf
+    from absl import logging as absl_logging
+
+    keras_albert_cli.start_tensorflow([])
+    handler = absl_logging.get_absl_handler()
+    tensorflow_file = os.path.join(os.path.dirname(tf.__file__), "python", "saved_model", "fingerprinting_utils.py")
+
+    def shown(path, level):
+        return bool(handler.filter(logging.LogRecord("absl", level, path, 1, "a line", None, None)))
+
+    assert not shown(tensorflow_file, logging.INFO)
+    assert shown(tensorflow_file, logging.WARNING)
+    assert shown(os.path.join(REPO, "export", "tflite.py"), logging.INFO)
+
+
+def test_native_lines_inside_quiet_native_logs_are_muted_unless_verbose():
+    code = (
+        "import os, keras_albert_cli as m\n"
+        "with m.quiet_native_logs([]):\n    os.write(2, b'native line\\n')\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_ALBERT_VERBOSE"}
+    env["PYTHONPATH"] = REPO
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert quiet.stderr == "after\n"
+    env["KERAS_ALBERT_VERBOSE"] = "1"
+    verbose = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert verbose.stderr == "native line\nafter\n"
+
+
 # === --help ===
 
 TASK_PROGRAMS = (

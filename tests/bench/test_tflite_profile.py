@@ -27,8 +27,7 @@ def small_model():
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
         rng = np.random.default_rng(0)
         calibration = lambda: ([rng.integers(0, 50, (1, 7)).astype(np.int32)] for _ in range(20))  # noqa: E731
-        tflite.configure_quantization(converter, quantization, calibration)
-        return converter.convert()
+        return tflite.convert_quantized(converter, quantization, calibration)
 
     return {quantization: convert(quantization) for quantization in ("float32", "int8")}
 

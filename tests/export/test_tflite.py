@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.tools import flatbuffer_utils
 from conftest import (
     LABEL_NAMES,
     SEQUENCE_LENGTH,
@@ -15,8 +16,10 @@ from conftest import (
     run_python,
     tiny_backbone,
 )
+from tensorflow.lite.python.schema_py_generated import TensorType
 
-from export.tflite import QUANTIZATIONS, configure_quantization, convert_to_tflite
+from bench import tflite_profile
+from export.tflite import INT8_FLOAT_OPS, QUANTIZATIONS, convert_quantized, convert_to_tflite
 from export.verify import load_interpreter, run_tflite
 from keras_albert.albert_preprocessor import AlbertPreprocessor
 
@@ -62,12 +65,43 @@ def test_conversion_options_are_checked(text_classifier, albert_tokenizer):
 def test_quantization_options_name_what_is_wrong():
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
     with pytest.raises(ValueError, match="`quantization` must be one of"):
-        configure_quantization(converter, "int4")
+        convert_quantized(converter, "int4")
     with pytest.raises(ValueError, match="representative_dataset"):
-        configure_quantization(converter, "int8")
-    configure_quantization(converter, "float16")
+        convert_quantized(converter, "int8")
+    convert_quantized(converter, "float16")
     assert converter.optimizations == [tf.lite.Optimize.DEFAULT]
     assert converter.target_spec.supported_types == [tf.float16]
+
+
+def _output_types_by_op(content):
+    """`{op name: {TensorType of its first output}}` of a flatbuffer."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    subgraph = model.subgraphs[0]
+    types = {}
+    for op in subgraph.operators:
+        name = tflite_profile._opcode_name(model, op.opcodeIndex)
+        types.setdefault(name, set()).add(subgraph.tensors[op.outputs[0]].type)
+    return types
+
+
+def test_int8_classifier_runs_its_weight_matmuls_in_int8_and_attention_in_float32(text_classifier, features):
+    types = _output_types_by_op(convert_to_tflite(text_classifier, "int8", representative_features=features))
+    assert types["FULLY_CONNECTED"] == {TensorType.INT8}
+    for name in INT8_FLOAT_OPS:
+        assert TensorType.FLOAT32 in types[name] and TensorType.INT8 not in types[name], name
+
+
+def test_int8_classifier_keeps_padding_masked_in_a_padded_batch(text_classifier, features):
+    """Calibrated one unpadded sentence at a time, the masked scores' fill
+    (-1e9) is outside every calibrated range: in int8 it would be clipped to
+    an ordinary score and padding would get attention."""
+    interpreter = load_interpreter(convert_to_tflite(text_classifier, "int8", representative_features=features))
+    lengths = features["padding_mask"].sum(axis=1)
+    batch = np.flatnonzero(lengths < lengths.max() // 2)[:8]
+    padded = run_tflite(interpreter, {name: value[batch] for name, value in features.items()})["logits"]
+    for row, index in enumerate(batch):
+        alone = run_tflite(interpreter, {name: value[index : index + 1, : lengths[index]] for name, value in features.items()})
+        np.testing.assert_allclose(padded[row], alone["logits"][0], atol=0.05 * np.abs(alone["logits"]).max())
 
 
 @pytest.mark.heavy

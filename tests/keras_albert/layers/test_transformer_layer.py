@@ -53,8 +53,7 @@ def test_int8_block_has_no_slow_int8_kernels_and_matches_float():
     flatbuffers = {}
     for quantization in ("float32", "int8"):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
-        tflite.configure_quantization(converter, quantization, lambda: ([s] for s in samples))
-        flatbuffers[quantization] = converter.convert()
+        flatbuffers[quantization] = tflite.convert_quantized(converter, quantization, lambda: ([s] for s in samples))
     op_types = _op_types(flatbuffers["int8"])
     assert "SQUARED_DIFFERENCE" not in {name for name, _ in op_types}
     assert not [rank for name, rank in op_types if name == "STRIDED_SLICE" and rank == 5]
