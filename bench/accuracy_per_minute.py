@@ -34,7 +34,12 @@ import time
 import numpy as np
 
 import keras_albert_cli
-from bench import lockstep, report, workloads
+
+# Before `bench.report` imports keras_albert, and with it TensorFlow: the
+# workers' stderr is the console, and TensorFlow's start-up lines stay off it.
+keras_albert_cli.start_tensorflow()
+
+from bench import lockstep, report, workloads  # noqa: E402
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMPLEMENTATIONS = {
@@ -297,8 +302,6 @@ def train_with_budget(job):
 
 
 def worker_main(job_file):
-    # stderr passes through to the console: TensorFlow's start-up lines stay out of it.
-    keras_albert_cli.start_tensorflow()
     with open(job_file) as f:
         job = json.load(f)
     result = train_with_budget(job)
@@ -410,7 +413,6 @@ def main(argv=None):
     command = "python -m bench.accuracy_per_minute " + " ".join(shlex.quote(a) for a in argv)
     os.makedirs(args.output_dir, exist_ok=True)
     start = time.perf_counter()
-    keras_albert_cli.start_tensorflow(argv)
     data_file, vocabulary_size = prepare_data(args)
     print(f"[bench] data ready in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     config = dict(MODEL_SIZES[args.size])
