@@ -32,7 +32,7 @@ EXTRA_LABELS = {
     "ours_int8": 'keras-albert, TF backend, no XLA, Keras `quantize("int8")`',
     "tflite_float32": "keras-albert TFLite float32",
     "tflite_dynamic_range": "keras-albert TFLite dynamic-range (int8 weights, float activations)",
-    "tflite_int8": "keras-albert TFLite int8 (full integer, calibrated)",
+    "tflite_int8": "keras-albert TFLite int8 (calibrated; attention in float32)",
 }
 # int8 multiply-accumulates are 4x float32's only with VNNI; on AVX2 alone
 # int8 saves weight bytes, not arithmetic (issue 16's minimum per ISA class).

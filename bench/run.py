@@ -38,7 +38,8 @@ SCENARIO_IMPLEMENTATIONS = {
     "train_fixed": FIXED_IMPLEMENTATIONS,
     "infer_fixed": FIXED_IMPLEMENTATIONS,
     "latency": (
-        "ours", "ours_int8", "hf_torch", "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8"
+        "ours", "ours_xla", *(("ours_bf16",) if hardware.cpu_accelerates_bfloat16() else ()), "ours_int8", "hf_torch",
+        "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8",
     ),
     "sst2_epoch": ("ours_bucketed", "ours_padded"),
     "squad_infer": ("ours_bucketed", "ours_padded"),

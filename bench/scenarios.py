@@ -272,7 +272,9 @@ def latency(job):
     (tokenization in the graph, as TF Serving runs it). Formats come from
     `export.saved_model` and `export.tflite` on one ALBERT classifier with
     fixed-seed weights; TFLite runs with one interpreter thread per core.
-    `ours_int8` is the same Keras model after `model.quantize("int8")`.
+    `ours_int8` is the same Keras model after `model.quantize("int8")`;
+    `ours_xla` the Keras model with `jit_compile=True`, `ours_bf16` under
+    `mixed_bfloat16` (TensorFlow's oneDNN kernels on, as for every bf16 row).
     """
     import keras
 
@@ -297,15 +299,18 @@ def latency(job):
         latency_ms, times = _latency_ms(runner.predict, examples)
         return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
 
+    if implementation in IMPLEMENTATIONS:  # Its own process: the global policy is this row's alone.
+        keras.config.set_dtype_policy(IMPLEMENTATIONS[implementation][3])
     keras.utils.set_random_seed(0)
     model = keras_runner.albert_text_classifier(job["model_config"])
-    if implementation in ("ours", "ours_int8"):
+    if implementation in ("ours", "ours_xla", "ours_bf16", "ours_int8"):
         if implementation == "ours_int8":
             # Keras' own weight-and-activation int8 (Dense and Embedding layers).
             model.quantize("int8")
             int8_weights = sum(keras.backend.standardize_dtype(w.dtype) == "int8" for w in model.weights)
             extra["note"] = f'Keras quantize("int8"): {int8_weights} int8 weight tensors'
-        runner = keras_runner.KerasRunner(model, jit_compile=False, trainable=False)
+        # XLA compiles once per sentence length; the median of each sentence's calls leaves that out.
+        runner = keras_runner.KerasRunner(model, jit_compile=implementation == "ours_xla", trainable=False)
         start = time.perf_counter()
         runner.predict(examples[0])
         first_call_s = time.perf_counter() - start

@@ -60,14 +60,14 @@ def test_tflite_latency_and_its_matmul_ceiling_are_measured_on_the_same_sentence
             "--size=tiny",
             "--in_process",
             "--scenarios=latency,ffn_matmul",
-            "--implementations=tflite_float32,tflite_int8,ours_int8",
+            "--implementations=tflite_float32,tflite_int8,ours_int8,ours_xla",
             f"--spm_model_file={spm_model_path}",
             f"--output_dir={tmp_path}",
         ]
     )
     rows = {(r["scenario"], r["implementation"]): r for r in _rows(tmp_path)["results"]}
     assert set(rows) == {(s, i) for s in ("latency", "ffn_matmul") for i in ("tflite_float32", "tflite_int8")} | {
-        ("latency", "ours_int8")
+        ("latency", "ours_int8"), ("latency", "ours_xla")
     }
     for row in rows.values():
         assert row["ok"], row
