@@ -64,7 +64,8 @@ QUANTIZATIONS = ("float32", "float16", "dynamic_range", "int8")
 # keys to an ordinary score, so in a padded batch padding got attention (SST-2
 # dev, 32 sentences a batch: -1.5 points); and LiteRT's int8 BATCH_MATMUL of
 # two activations runs outside XNNPACK (ALBERT-base: int8 1.26x faster with
-# these ops in float32). bench/README.md, "Where the int8 time goes".
+# these ops in float32). bench/README.md, "Attention in float32, projections
+# on 2-D rows".
 INT8_FLOAT_OPS = ("SELECT_V2", "SOFTMAX", "BATCH_MATMUL")
 TOKEN_IDS_SIGNATURE = serving_signatures.TOKEN_IDS_SIGNATURE
 STRINGS_SIGNATURE = serving_signatures.DEFAULT_SIGNATURE
