@@ -122,7 +122,7 @@ def test_a_work_size_below_its_minimum_is_refused_by_name():
 
 
 @pytest.mark.parametrize(
-    "flags", [["--scenarios="], ["--scenarios=latency", "--implementations=ours_xla"]], ids=["no_scenario", "no_match"]
+    "flags", [["--scenarios="], ["--scenarios=latency", "--implementations=keras_hub_xla"]], ids=["no_scenario", "no_match"]
 )
 def test_a_selection_of_no_rows_is_refused_naming_both_flags(flags):
     with pytest.raises(ValueError, match=r"Nothing to run: --scenarios=.* with --implementations=.* selects no row"):
