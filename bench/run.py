@@ -25,8 +25,14 @@ import subprocess
 import sys
 import time
 
-from bench import lockstep, report, workloads
-from keras_albert import hardware, tensorflow_dependency
+import keras_albert_cli
+
+# Before `bench.report` imports keras_albert, and with it TensorFlow: no
+# start-up lines on the console.
+keras_albert_cli.start_tensorflow()
+
+from bench import lockstep, report, workloads  # noqa: E402
+from keras_albert import hardware, tensorflow_dependency  # noqa: E402
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXED_FLOAT32 = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
