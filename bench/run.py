@@ -39,12 +39,13 @@ FIXED_FLOAT32 = ("ours_xla", "ours", "keras_hub_xla", "keras_hub", "hf_torch")
 # bf16 rows run by default only where the CPU has bf16 instructions: elsewhere
 # oneDNN emulates bf16 through float32 and the rows would measure only casts.
 FIXED_BFLOAT16 = ("ours_bf16", "ours_xla_bf16", "keras_hub_bf16", "hf_torch_bf16")
-FIXED_IMPLEMENTATIONS = FIXED_FLOAT32 + (FIXED_BFLOAT16 if hardware.cpu_accelerates_bfloat16() else ())
+CPU_ACCELERATES_BFLOAT16 = hardware.cpu_accelerates_bfloat16()
+FIXED_IMPLEMENTATIONS = FIXED_FLOAT32 + (FIXED_BFLOAT16 if CPU_ACCELERATES_BFLOAT16 else ())
 SCENARIO_IMPLEMENTATIONS = {
     "train_fixed": FIXED_IMPLEMENTATIONS,
     "infer_fixed": FIXED_IMPLEMENTATIONS,
     "latency": (
-        "ours", "ours_xla", *(("ours_bf16",) if hardware.cpu_accelerates_bfloat16() else ()), "ours_int8", "hf_torch",
+        "ours", "ours_xla", *(("ours_bf16",) if CPU_ACCELERATES_BFLOAT16 else ()), "ours_int8", "hf_torch",
         "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8",
     ),
     "sst2_epoch": ("ours_bucketed", "ours_padded"),
@@ -368,7 +369,7 @@ def _notes(args, shapes, config):
         "says bf16, dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
         "bf16 rows: " + (
             "this CPU has bf16 instructions (" + hardware.isa_class() + ")."
-            if hardware.cpu_accelerates_bfloat16()
+            if CPU_ACCELERATES_BFLOAT16
             else f"not run: this CPU ({hardware.isa_class()}) has no bf16 instructions, so bf16 is not "
             "accelerated here and float32 is kept (`--mixed_precision=auto` picks float32)."
         ),

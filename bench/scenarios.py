@@ -299,8 +299,9 @@ def latency(job):
         latency_ms, times = _latency_ms(runner.predict, examples)
         return _latency_result(job, implementation, latency_ms, times, first_call_s, **extra)
 
-    if implementation in IMPLEMENTATIONS:  # Its own process: the global policy is this row's alone.
-        keras.config.set_dtype_policy(IMPLEMENTATIONS[implementation][3])
+    # Keras rows outside the table (`ours_int8`) are float32 without XLA.
+    _, _, jit_compile, dtype_policy = IMPLEMENTATIONS.get(implementation, (None, None, False, "float32"))
+    keras.config.set_dtype_policy(dtype_policy)  # Its own process: the global policy is this row's alone.
     keras.utils.set_random_seed(0)
     model = keras_runner.albert_text_classifier(job["model_config"])
     if implementation in ("ours", "ours_xla", "ours_bf16", "ours_int8"):
@@ -310,7 +311,7 @@ def latency(job):
             int8_weights = sum(keras.backend.standardize_dtype(w.dtype) == "int8" for w in model.weights)
             extra["note"] = f'Keras quantize("int8"): {int8_weights} int8 weight tensors'
         # XLA compiles once per sentence length; the median of each sentence's calls leaves that out.
-        runner = keras_runner.KerasRunner(model, jit_compile=implementation == "ours_xla", trainable=False)
+        runner = keras_runner.KerasRunner(model, jit_compile=jit_compile, trainable=False)
         start = time.perf_counter()
         runner.predict(examples[0])
         first_call_s = time.perf_counter() - start

@@ -46,6 +46,13 @@ def _opcode_name(model, opcode_index):
     return _OPCODE_NAMES.get(builtin, str(builtin))
 
 
+def operators(model_content):
+    """`(op name, operator, tensors)` for every operator of a flatbuffer's first subgraph, in order."""
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    subgraph = model.subgraphs[0]
+    return [(_opcode_name(model, op.opcodeIndex), op, subgraph.tensors) for op in subgraph.operators]
+
+
 def _is_constant(model, tensor):
     return tensor.buffer > 0 and model.buffers[tensor.buffer].data is not None and len(model.buffers[tensor.buffer].data) > 0
 

@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert.tools import flatbuffer_utils
 from conftest import (
     LABEL_NAMES,
     SEQUENCE_LENGTH,
@@ -75,12 +74,9 @@ def test_quantization_options_name_what_is_wrong():
 
 def _output_types_by_op(content):
     """`{op name: {TensorType of its first output}}` of a flatbuffer."""
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    subgraph = model.subgraphs[0]
     types = {}
-    for op in subgraph.operators:
-        name = tflite_profile._opcode_name(model, op.opcodeIndex)
-        types.setdefault(name, set()).add(subgraph.tensors[op.outputs[0]].type)
+    for name, op, tensors in tflite_profile.operators(content):
+        types.setdefault(name, set()).add(tensors[op.outputs[0]].type)
     return types
 
 

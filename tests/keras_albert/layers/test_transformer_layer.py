@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
-from ai_edge_litert.tools import flatbuffer_utils
 
 from bench import tflite_profile
 from export import tflite
@@ -36,10 +35,7 @@ def test_centered_layer_norm_matches_keras_layer_norm(dtype, tolerance):
 
 
 def _op_types(flatbuffer):
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
-    ops = model.subgraphs[0].operators
-    tensors = model.subgraphs[0].tensors
-    return [(tflite_profile._opcode_name(model, op.opcodeIndex), len(tensors[op.inputs[0]].shape)) for op in ops]
+    return [(name, len(tensors[op.inputs[0]].shape)) for name, op, tensors in tflite_profile.operators(flatbuffer)]
 
 
 def test_int8_block_has_no_slow_int8_kernels_and_matches_float():
