@@ -117,6 +117,21 @@ def _representative_dataset(features, num_examples):
     return generate
 
 
+def _check_representative_features(features, num_examples):
+    """The converter's own error for an empty calibration set names neither input."""
+    missing = [name for name in FEATURE_NAMES if name not in features]
+    if missing:
+        raise ValueError(
+            f"`representative_features` lacks {', '.join(missing)}: it needs {', '.join(FEATURE_NAMES)} "
+            "(an AlbertPreprocessor's output on real text)."
+        )
+    if len(features["token_ids"]) == 0 or num_examples < 1:
+        raise ValueError(
+            f"int8 calibration needs at least one example: `representative_features` has "
+            f"{len(features['token_ids'])} rows and `num_calibration_examples` is {num_examples}."
+        )
+
+
 def convert_to_tflite(
     model,
     quantization="float32",
@@ -170,6 +185,8 @@ def convert_to_tflite(
             "int8 calibration runs the model in an interpreter without TensorFlow Text's kernels; "
             "quantize the token-id model to int8, or use dynamic_range for a string-input model."
         )
+    if quantization == "int8":
+        _check_representative_features(representative_features, num_calibration_examples)
     if string_input:
         if tokenizer is None:
             raise ValueError("A string-input model needs the `tokenizer`.")

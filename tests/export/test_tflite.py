@@ -56,6 +56,11 @@ def test_conversion_options_are_checked(text_classifier, albert_tokenizer):
         convert_to_tflite(text_classifier, "int8")
     with pytest.raises(ValueError, match="dynamic_range"):
         convert_to_tflite(text_classifier, "int8", albert_tokenizer, string_input=True, representative_features={})
+    with pytest.raises(ValueError, match="lacks segment_ids, padding_mask"):
+        convert_to_tflite(text_classifier, "int8", representative_features={"token_ids": np.ones((2, 4), np.int32)})
+    empty = {name: np.zeros((0, 8), np.int32) for name in ("token_ids", "segment_ids", "padding_mask")}
+    with pytest.raises(ValueError, match="at least one example: `representative_features` has 0 rows"):
+        convert_to_tflite(text_classifier, "int8", representative_features=empty)
     reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer))
     with pytest.raises(ValueError, match="token_ids"):
         convert_to_tflite(reader, "float32", albert_tokenizer, string_input=True)
