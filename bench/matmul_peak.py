@@ -13,6 +13,7 @@ affects them alike; the median call is reported.
 """
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -28,26 +29,35 @@ def parse_args(argv):
     parser.add_argument("--k", type=int, default=768, help="Contraction (hidden size).")
     parser.add_argument("--n", type=int, default=3072, help="Columns (intermediate size).")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--dtypes", default="float32,bfloat16", help="Comma-separated precisions (float32, bfloat16)."
+    )
+    parser.add_argument("--output_json", default=None, help="Also write the rows to this JSON file.")
     args = parser.parse_args(argv)
+    args.dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+    unknown = set(args.dtypes) - {dtype for dtype, _ in CASES}
+    if unknown or not args.dtypes:
+        parser.error(f"--dtypes must name float32 and/or bfloat16. Received: {sorted(unknown) or 'none'}")
     for name in ("m", "k", "n", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1. Received: {getattr(args, name)}")
     return args
 
 
-def measure(m, k, n, repeats):
-    """`{(dtype, xla): median seconds per matmul}`."""
+def measure(m, k, n, repeats, dtypes=("float32", "bfloat16")):
+    """`{(dtype, xla): median seconds per matmul}` for the cases of `dtypes`."""
     import tensorflow as tf
 
+    cases = [(dtype, xla) for dtype, xla in CASES if dtype in dtypes]
     a = tf.random.normal([m, k], seed=0)
     b = tf.random.normal([k, n], seed=1)
     inputs = {"float32": (a, b), "bfloat16": (tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16))}
     functions = {xla: tf.function(lambda x, y: tf.matmul(x, y), jit_compile=xla) for xla in (False, True)}
-    for dtype, xla in CASES:  # Trace and compile outside the timing.
+    for dtype, xla in cases:  # Trace and compile outside the timing.
         functions[xla](*inputs[dtype]).numpy()
-    times = {case: [] for case in CASES}
+    times = {case: [] for case in cases}
     for _ in range(repeats):
-        for dtype, xla in CASES:
+        for dtype, xla in cases:
             start = time.perf_counter()
             functions[xla](*inputs[dtype]).numpy()
             times[(dtype, xla)].append(time.perf_counter() - start)
@@ -56,7 +66,7 @@ def measure(m, k, n, repeats):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    medians = measure(args.m, args.k, args.n, args.repeats)
+    medians = measure(args.m, args.k, args.n, args.repeats, args.dtypes)
     flops = 2.0 * args.m * args.k * args.n
     print(f"Machine: {hardware.describe_machine()}; {args.m} x {args.k} x {args.n}, median of {args.repeats}")
     print("| precision | XLA | ms | GFLOP/s |")
@@ -65,6 +75,9 @@ def main(argv=None):
     for (dtype, xla), seconds in medians.items():
         rows.append({"dtype": dtype, "xla": xla, "ms": seconds * 1e3, "gflops": flops / seconds / 1e9})
         print(f"| {dtype} | {'yes' if xla else 'no'} | {seconds * 1e3:.2f} | {flops / seconds / 1e9:.0f} |")
+    if args.output_json:
+        with open(args.output_json, "w") as f:
+            json.dump(rows, f)
     return rows
 
 

@@ -29,6 +29,8 @@ EXTRA_LABELS = {
     "ours_padded": "keras-albert, every example padded to the fixed length",
     "savedmodel": "keras-albert SavedModel, `token_ids` signature",
     "savedmodel_text": "keras-albert SavedModel, `serving_default` (string in)",
+    "savedmodel_onednn": "keras-albert SavedModel, `token_ids` signature, oneDNN kernels on",
+    "savedmodel_onednn_text": "keras-albert SavedModel, `serving_default` (string in), oneDNN kernels on",
     "ours_int8": 'keras-albert, TF backend, no XLA, Keras `quantize("int8")`',
     "tflite_float32": "keras-albert TFLite float32",
     "tflite_dynamic_range": "keras-albert TFLite dynamic-range (int8 weights, float activations)",
@@ -51,6 +53,10 @@ TARGETS = (
         "int8 TFLite / float32 TFLite single-sentence latency", "latency", "tflite_int8", "tflite_float32",
         INT8_LATENCY_MINIMUM,
     ),
+    (
+        "SavedModel raw text / float32 TFLite single-sentence latency", "latency", "savedmodel_text_any",
+        "tflite_float32", 1.0,
+    ),
 )
 # Row groups a target may name besides a single implementation.
 ROW_GROUPS = {
@@ -58,6 +64,7 @@ ROW_GROUPS = {
     "peers_float32": lambda i: not is_ours(i) and not is_bfloat16(i),
     "ours_bfloat16": lambda i: is_ours(i) and is_bfloat16(i),
     "peers_bfloat16": lambda i: not is_ours(i) and is_bfloat16(i),
+    "savedmodel_text_any": lambda i: i.startswith("savedmodel") and i.endswith("_text"),
 }
 
 
@@ -115,6 +122,11 @@ def _note(result):
     parts = []
     if "shape" in result:
         parts.append("batch × length " + " × ".join(str(d) for d in result["shape"]))
+    if "peak_fraction" in result:
+        parts.append(
+            f"{_format(result['model_gflops'])} GFLOP/s, {result['peak_fraction']:.0%} of the "
+            f"{result['matmul_dtype']} matmul peak"
+        )
     if "computed_tokens" in result:
         parts.append(
             f"{result['num_examples']} examples, {result['num_batches']} batches, "

@@ -31,7 +31,7 @@ import keras_albert_cli
 # start-up lines on the console.
 keras_albert_cli.start_tensorflow()
 
-from bench import lockstep, report, workloads  # noqa: E402
+from bench import lockstep, report, scenarios, workloads  # noqa: E402
 from keras_albert import hardware, tensorflow_dependency  # noqa: E402
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,12 +46,15 @@ SCENARIO_IMPLEMENTATIONS = {
     "infer_fixed": FIXED_IMPLEMENTATIONS,
     "latency": (
         "ours", "ours_xla", *(("ours_bf16",) if CPU_ACCELERATES_BFLOAT16 else ()), "ours_int8", "hf_torch",
-        "savedmodel", "tflite_float32", "tflite_dynamic_range", "tflite_int8",
+        "savedmodel", "savedmodel_onednn", "tflite_float32", "tflite_dynamic_range", "tflite_int8",
     ),
     "sst2_epoch": ("ours_bucketed", "ours_padded"),
     "squad_infer": ("ours_bucketed", "ours_padded"),
     "ffn_matmul": ("tflite_float32", "tflite_dynamic_range", "tflite_int8"),
 }
+# The SavedModel served with TensorFlow's oneDNN kernels on (a serving process's
+# choice: TF_ENABLE_ONEDNN_OPTS=1 in its environment).
+ONEDNN_SERVING = ("savedmodel_onednn",)
 # Timed in lockstep (bench.lockstep): close competitors on identical work.
 LOCKSTEP_SCENARIOS = ("train_fixed", "infer_fixed")
 # Single-sentence scenarios: they share the SST-2 dev sentences and --latency_repeats.
@@ -117,8 +120,8 @@ def _shapes(args):
 def plan(args):
     """The (scenario, implementation) pairs to run, in order."""
     workloads.check_at_least("repeats", args.repeats)
-    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    unknown = [s for s in scenarios if s not in SCENARIO_IMPLEMENTATIONS]
+    selected = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in selected if s not in SCENARIO_IMPLEMENTATIONS]
     if unknown:
         raise ValueError(f"--scenarios: unknown {unknown}; choose from {list(SCENARIO_IMPLEMENTATIONS)}.")
     wanted = None
@@ -129,7 +132,7 @@ def plan(args):
             raise ValueError(f"--implementations: unknown {sorted(wanted - known)}; choose from {sorted(known)}.")
     jobs = [
         (scenario, implementation)
-        for scenario in scenarios
+        for scenario in selected
         for implementation in SCENARIO_IMPLEMENTATIONS[scenario]
         if wanted is None or implementation in wanted
     ]
@@ -155,29 +158,29 @@ def encode_texts(tokenizer, segments, sequence_length):
     return features
 
 
-def prepare_data(args, shapes, scenarios, data_dir):
+def prepare_data(args, shapes, selected, data_dir):
     """Writes each scenario's inputs once; returns {scenario: (file, vocabulary_size)}."""
     os.makedirs(data_dir, exist_ok=True)
     vocabulary_size = workloads.MODEL_SIZES[args.size]["vocabulary_size"]
     files = {}
     tokenizer = None
-    if any(s in REAL_TEXT_SCENARIOS for s in scenarios):
+    if any(s in REAL_TEXT_SCENARIOS for s in selected):
         tokenizer, spm_model_file = workloads.load_or_train_tokenizer(
             args.spm_model_file, os.path.join(args.output_dir, "cache")
         )
         vocabulary_size = max(vocabulary_size, tokenizer.vocabulary_size())
-    if {"train_fixed", "infer_fixed"} & set(scenarios):
+    if {"train_fixed", "infer_fixed"} & set(selected):
         path = os.path.join(data_dir, "fixed.npz")
         batch = workloads.random_batch(shapes.fixed_batch_size, shapes.fixed_seq_length, vocabulary_size)
         workloads.save_arrays(path, batch)
         files["train_fixed"] = files["infer_fixed"] = path
-    if "sst2_epoch" in scenarios:
+    if "sst2_epoch" in selected:
         texts, labels = workloads.sst2_sentences(shapes.sst2_examples)
         features = encode_texts(tokenizer, [texts], shapes.sst2_max_length)
         path = os.path.join(data_dir, "sst2.npz")
         workloads.save_arrays(path, dict(workloads.pack_ragged(features), labels=labels))
         files["sst2_epoch"] = path
-    if "squad_infer" in scenarios:
+    if "squad_infer" in selected:
         from keras_albert import question_answering
 
         questions, contexts = workloads.squad_questions(shapes.squad_examples)
@@ -192,15 +195,20 @@ def prepare_data(args, shapes, scenarios, data_dir):
         path = os.path.join(data_dir, "squad.npz")
         workloads.save_arrays(path, workloads.pack_ragged(features))
         files["squad_infer"] = path
-    if set(SENTENCE_SCENARIOS) & set(scenarios):
-        texts, _ = workloads.sst2_dev_sentences(shapes.latency_repeats)
+    if set(SENTENCE_SCENARIOS) & set(selected):
+        dev_texts, _ = workloads.sst2_dev_sentences(max(shapes.latency_repeats, shapes.serving_batch_size))
+        texts = dev_texts[: shapes.latency_repeats]
         sentences = encode_texts(tokenizer, [texts], shapes.sst2_max_length)
         calibration_texts, _ = workloads.sst2_sentences(NUM_CALIBRATION_SENTENCES)
         calibration = encode_texts(tokenizer, [calibration_texts], shapes.sst2_max_length)
         path = os.path.join(data_dir, "latency.npz")
         arrays = workloads.pack_ragged(sentences)
         arrays.update({f"calibration_{k}": v for k, v in workloads.pack_ragged(calibration).items()})
-        workloads.save_arrays(path, arrays, {"texts": texts, "spm_model_file": spm_model_file})
+        workloads.save_arrays(
+            path,
+            arrays,
+            {"texts": texts, "batch_texts": dev_texts[: shapes.serving_batch_size], "spm_model_file": spm_model_file},
+        )
         files.update(dict.fromkeys(SENTENCE_SCENARIOS, path))
     return files, vocabulary_size
 
@@ -222,7 +230,7 @@ def _worker_command(job_file):
 def _worker_env(job=None):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
-    if job is not None and job["implementation"] in FIXED_BFLOAT16:
+    if job is not None and job["implementation"] in FIXED_BFLOAT16 + ONEDNN_SERVING:
         # TensorFlow's bf16 matmuls are oneDNN's; keras-albert turns those kernels
         # off by default (keras_albert.tensorflow_dependency), float32 rows keep that.
         env[tensorflow_dependency.ONEDNN_ENV] = "1"
@@ -254,8 +262,6 @@ def worker_main(job_file):
     if job["scenario"] in LOCKSTEP_SCENARIOS:
         lockstep.serve(job)
         return
-    from bench import scenarios
-
     result = scenarios.run_job(job)
     with open(job["result_file"], "w") as f:
         json.dump(result, f, indent=1)
@@ -276,8 +282,6 @@ def _run_one(job, args):
         os.remove(job["result_file"])
     start = time.perf_counter()
     if args.in_process:
-        from bench import scenarios
-
         try:
             outcome = scenarios.run_job(job)
         except Exception as error:  # Reported in the table, like a failed subprocess.
@@ -339,9 +343,14 @@ def main(argv=None):
         else:
             for job in scenario_jobs:
                 results += _run_one(job, args)
+    fixed_rows = [r for r in results if r.get("ok") and "model_gflops" in r]
+    peaks = measure_matmul_peaks(args, shapes, {scenarios.matmul_dtype(r["implementation"]) for r in fixed_rows})
+    for row in fixed_rows:
+        dtype = scenarios.matmul_dtype(row["implementation"])
+        row.update(matmul_dtype=dtype, peak_fraction=row["model_gflops"] / peaks[dtype])
 
     info = dict(report.machine_info(), load_average_start=load_start)
-    notes = _notes(args, shapes, config)
+    notes = _notes(args, shapes, config, peaks)
     text = report.markdown(results, info, command, notes)
     with open(os.path.join(args.output_dir, "results.md"), "w") as f:
         f.write(text)
@@ -355,6 +364,7 @@ def main(argv=None):
                 "results": results,
                 "targets": report.target_checks(results),
                 "notes": notes,
+                "matmul_peak_gflops": peaks,
             },
             f,
             indent=1,
@@ -363,8 +373,50 @@ def main(argv=None):
     return results
 
 
-def _notes(args, shapes, config):
-    return [
+def measure_matmul_peaks(args, shapes, dtypes):
+    """`{dtype: GFLOP/s}`: TensorFlow's best matmul rate here (with or without
+    XLA) on the fixed batch's FFN matmul, each precision with its rows'
+    kernels (float32 without oneDNN, bf16 with it): the denominator of the
+    fixed-shape rows' fraction of peak."""
+    if not dtypes:
+        return {}
+    from bench import matmul_peak
+
+    m = shapes.fixed_batch_size * shapes.fixed_seq_length
+    k, n = workloads.MODEL_SIZES[args.size]["hidden_dim"], workloads.MODEL_SIZES[args.size]["intermediate_dim"]
+    peaks = {}
+    for dtype in sorted(dtypes):
+        flags = [f"--m={m}", f"--k={k}", f"--n={n}", f"--dtypes={dtype}"]
+        if args.in_process:
+            rows = matmul_peak.main(flags + ["--repeats=2"])
+        else:
+            path = os.path.join(args.output_dir, "data", f"matmul_peak.{dtype}.json")
+            env = _worker_env({"implementation": "ours_bf16" if dtype == "bfloat16" else "ours"})
+            command = [sys.executable, "-m", "bench.matmul_peak", *flags, f"--output_json={path}"]
+            process = subprocess.run(command, cwd=REPOSITORY_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"bench.matmul_peak failed: {lockstep.exit_message(process.stderr, process.returncode)}")
+            with open(path) as f:
+                rows = json.load(f)
+        peaks[dtype] = max(row["gflops"] for row in rows)
+        _progress(f"matmul peak, {dtype}, {m} x {k} x {n}: {peaks[dtype]:.0f} GFLOP/s")
+    return peaks
+
+
+def _notes(args, shapes, config, peaks):
+    peak_note = (
+        [
+            "Fixed shapes, GFLOP/s: the whole model's nominal matmul work per step (every layer on every "
+            "position, train = 3 × forward) over the median step; the fraction is of TensorFlow's best "
+            f"matmul rate on this machine for the FFN matmul of the fixed batch (python -m bench.matmul_peak "
+            f"--m={shapes.fixed_batch_size * shapes.fixed_seq_length}): "
+            + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in sorted(peaks.items()))
+            + "."
+        ]
+        if peaks
+        else []
+    )
+    notes = [
         f"Model: {args.size} ({', '.join(f'{k}={v}' for k, v in config.items())}), fp32 unless a row "
         "says bf16, dropout 0 in the encoder (ALBERT v2), classifier dropout 0.1, AdamW(2e-5, wd 0.01).",
         "bf16 rows: " + (
@@ -377,6 +429,7 @@ def _notes(args, shapes, config):
         "first, with tracing and XLA compilation, is the 'first call' column), then "
         f"{args.repeats} timed steps each, taken in turn across the implementations "
         f"({lockstep.PAUSE_S} s apart); the median step.",
+        *peak_note,
         f"SST-2: the first {shapes.sst2_examples} sentences of train.tsv, batch "
         f"{shapes.sst2_batch_size}, tokenized once with a 20k English SentencePiece model trained "
         "with ALBERT's recipe on SST-2 train, SQuAD part A and WikiText-2 (no English ALBERT "
@@ -387,10 +440,12 @@ def _notes(args, shapes, config):
         f"(max length {shapes.squad_max_length}, stride 128), batch {shapes.squad_batch_size}.",
         f"Latency: the first {shapes.latency_repeats} SST-2 dev sentences, each at its own length; "
         "per sentence the median of 5 calls, averaged over the sentences. TFLite runs with one "
-        "interpreter thread per core.",
+        "interpreter thread per core. SavedModel batch throughput: the first "
+        f"{shapes.serving_batch_size} SST-2 dev sentences as one raw-text request, the median of 5 calls.",
         "Each row runs in its own subprocess; peak RSS includes the framework.",
         f"XLA for the real-data scenarios: {args.real_data_xla}.",
     ]
+    return notes
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ def is_bfloat16(implementation):
     return IMPLEMENTATIONS.get(implementation, (None,) * 4)[3] == "mixed_bfloat16"
 
 
+def matmul_dtype(implementation):
+    """The precision a fixed-shape row's matmuls run in."""
+    return "bfloat16" if is_bfloat16(implementation) else "float32"
+
+
 def _runner(implementation, config):
     _, framework, jit_compile, dtype_policy = IMPLEMENTATIONS[implementation]
     if framework == "torch":
@@ -81,8 +86,13 @@ def fixed_shape_step(job):
 
 
 def fixed_shape_result(job, shape, timing):
-    """A fixed-shape row: sequences per second over the median step."""
-    return _result(job, shape[0] / timing["median_s"], "seq/s", True, timing, shape=shape)
+    """A fixed-shape row: sequences per second over the median step, and the
+    model's nominal matmul rate (`workloads.model_gflop`) at that speed."""
+    gflop = workloads.model_gflop(job["model_config"], *shape, train=job["scenario"] == "train_fixed")
+    return _result(
+        job, shape[0] / timing["median_s"], "seq/s", True, timing, shape=shape,
+        model_gflops=gflop / timing["median_s"],
+    )
 
 
 # === Real data: length-bucketed against padded to a fixed length ===
@@ -275,6 +285,9 @@ def latency(job):
     `ours_int8` is the same Keras model after `model.quantize("int8")`;
     `ours_xla` the Keras model with `jit_compile=True`, `ours_bf16` under
     `mixed_bfloat16` (TensorFlow's oneDNN kernels on, as for every bf16 row).
+    The SavedModel rows also time one raw-text request of the first
+    `serving_batch_size` dev sentences (batch throughput);
+    `savedmodel_onednn` is the same SavedModel served with oneDNN's kernels on.
     """
     import keras
 
@@ -321,7 +334,7 @@ def latency(job):
     from keras_albert.albert_tokenizer import AlbertTokenizer
 
     tokenizer = AlbertTokenizer(metadata["spm_model_file"])
-    if implementation == "savedmodel":
+    if implementation in ("savedmodel", "savedmodel_onednn"):
         import tensorflow as tf
 
         from export.saved_model import export_saved_model
@@ -340,11 +353,16 @@ def latency(job):
         )
         texts = [tf.constant([text]) for text in metadata["texts"]]
         text_ms, text_times = _latency_ms(lambda t: text_in(text=t), texts)
+        batch = tf.constant(metadata["batch_texts"])
+        _, (batch_s,) = _latency_ms(lambda t: text_in(text=t), [batch])
+        batch_throughput = len(metadata["batch_texts"]) / batch_s
         return [
-            _latency_result(job, "savedmodel", ids_ms, ids_times, export_s, **extra),
+            _latency_result(job, implementation, ids_ms, ids_times, export_s, **extra),
             _latency_result(
-                job, "savedmodel_text", text_ms, text_times, export_s,
-                note="raw string in: tokenization inside the graph", **extra,
+                job, f"{implementation}_text", text_ms, text_times, export_s,
+                note=f"raw string in: tokenization inside the graph; a batch of {len(metadata['batch_texts'])} "
+                f"sentences: {batch_throughput:.1f} sentences/s",
+                batch_sentences_per_s=batch_throughput, **extra,
             ),
         ]
 

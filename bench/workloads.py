@@ -62,6 +62,8 @@ class Shapes:
         squad_batch_size, squad_max_length: inference batch and the fixed
             length of the padded variant (the original run_squad's 384).
         latency_repeats: timed single-sentence calls.
+        serving_batch_size: SST-2 dev sentences per call of the SavedModel's
+            batch-throughput measurement.
     """
 
     fixed_batch_size: int = 8
@@ -74,6 +76,7 @@ class Shapes:
     squad_batch_size: int = 8
     squad_max_length: int = 384
     latency_repeats: int = 30
+    serving_batch_size: int = 32
 
 
 DEFAULT_SHAPES = {
@@ -89,8 +92,26 @@ DEFAULT_SHAPES = {
         squad_batch_size=4,
         squad_max_length=128,
         latency_repeats=3,
+        serving_batch_size=4,
     ),
 }
+
+
+def model_gflop(config, batch_size, seq_length, train):
+    """Nominal matmul GFLOP of one step of the whole classifier at a fixed shape.
+
+    The encoder as written (every layer on every position: QKV, attention
+    scores and context, output projection, FFN) plus the embedding
+    projection; a train step counts three times the forward (forward,
+    input gradients, weight gradients). The same count for every
+    implementation, as "model FLOPs utilization" does: an implementation
+    that skips work (keras-albert's last layer runs the pooled position
+    only) gets credit for it.
+    """
+    hidden, intermediate = config["hidden_dim"], config["intermediate_dim"]
+    per_token_layer = 2 * hidden * (3 * hidden + hidden + 2 * intermediate) + 2 * 2 * seq_length * hidden
+    per_token = config["num_layers"] * per_token_layer + 2 * config["embedding_dim"] * hidden
+    return per_token * batch_size * seq_length * (3 if train else 1) / 1e9
 
 
 def model_config(size, vocabulary_size=None):

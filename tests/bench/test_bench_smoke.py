@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench import report, run
+from bench import report, run, tf_profile
 
 
 def _rows(output_dir):
@@ -46,8 +46,14 @@ def test_tiny_suite_in_process_writes_json_and_markdown_with_every_row(tmp_path,
     assert bucketed["real_tokens"] == padded["real_tokens"]
     assert bucketed["computed_tokens"] < padded["computed_tokens"] == 12 * 64
     assert results["machine"]["cpu_count"] >= 1
+    # Fixed-shape rows carry their fraction of the float32 matmul peak measured in the same run.
+    assert set(results["matmul_peak_gflops"]) == {"float32"}
+    for scenario in ("train_fixed", "infer_fixed"):
+        row = rows[(scenario, "ours")]
+        assert row["peak_fraction"] == pytest.approx(row["model_gflops"] / results["matmul_peak_gflops"]["float32"])
 
     markdown = (tmp_path / "results.md").read_text()
+    assert "of the float32 matmul peak" in markdown
     assert "### Train step, fixed shapes" in markdown
     assert "### SST-2 fine-tuning epoch" in markdown
     assert "| HF transformers AlbertForSequenceClassification, PyTorch eager |" in markdown
@@ -78,6 +84,29 @@ def test_tflite_latency_and_its_matmul_ceiling_are_measured_on_the_same_sentence
     length = round(rows[("latency", "tflite_int8")]["mean_length"])
     assert rows[("ffn_matmul", "tflite_int8")]["note"].startswith(f"1 × {length} × 32 → 64 → 32;")
     assert "### Feed-forward matmuls alone in TFLite" in (tmp_path / "results.md").read_text()
+
+
+def test_savedmodel_serves_single_sentences_by_ids_and_by_text_and_a_batch_of_texts(tmp_path, spm_model_path):
+    run.main(
+        [
+            "--size=tiny",
+            "--in_process",
+            "--scenarios=latency",
+            "--implementations=savedmodel",
+            "--serving_batch_size=5",
+            f"--spm_model_file={spm_model_path}",
+            f"--output_dir={tmp_path}",
+        ]
+    )
+    rows = {r["implementation"]: r for r in _rows(tmp_path)["results"]}
+    assert set(rows) == {"savedmodel", "savedmodel_text"}
+    assert all(row["ok"] and row["value"] > 0 for row in rows.values()), rows
+    text = rows["savedmodel_text"]
+    assert text["batch_sentences_per_s"] > 0
+    assert f"a batch of 5 sentences: {text['batch_sentences_per_s']:.1f} sentences/s" in text["note"]
+    # The op profiler reads the same SavedModel's serving_default.
+    _, by_part = tf_profile.main([f"--saved_model={tmp_path / 'work' / 'savedmodel' / '1'}", "--steps=2"])
+    assert by_part["matmul"] > 0 and by_part["attention"] > 0
 
 
 def test_worker_subprocess_reports_its_own_row(tmp_path):

@@ -1,0 +1,37 @@
+"""The op profiler sorts a real train step's ops into the block's parts; speed is never asserted."""
+
+import pytest
+
+from bench import tf_profile
+
+
+@pytest.mark.parametrize(
+    "name, part",
+    [
+        ("gradient_tape/m/encoder/group_0_inner_0_1/ffn_intermediate_dense_1/MatMul/MatMul:_MklMatMul", "matmul"),
+        ("m/encoder/group_0_inner_0_1/qkv_dense_1/BiasAdd:_MklNativeFusedMatMul", "matmul"),
+        ("gradient_tape/m/encoder/group_0_inner_0_1/ffn_output_dense_1/MatMul/MatMul_1:_MklMatMul", "matmul"),
+        ("m/encoder/group_0_inner_0_1/ffn_intermediate_dense_1/Gelu/Tanh:Tanh", "GELU"),
+        ("gradient_tape/m/encoder/group_0_inner_0_1/ffn_intermediate_dense_1/Cast/Cast/Cast:Cast", "casts of the weights"),
+        ("m/encoder/group_0_inner_0_1/einsum/Einsum:_MklEinsum", "attention"),
+        ("m/encoder/group_0_inner_0_1/attention_layer_norm_1/mul:Mul", "LayerNorm"),
+        ("adam_w/Sqrt:Sqrt", "optimizer"),
+    ],
+)
+def test_an_op_is_assigned_the_part_of_the_block_it_belongs_to(name, part):
+    assert tf_profile.part_of(name) == part
+
+
+def test_a_tiny_train_step_spends_time_in_every_part_of_the_block(capsys):
+    _, by_part = tf_profile.main(
+        ["--implementation=ours", "--size=tiny", "--batch_size=2", "--seq_length=8", "--steps=1"]
+    )
+    for part in ("matmul", "GELU", "LayerNorm", "attention", "optimizer"):
+        assert by_part[part] > 0, part
+    assert "| matmul |" in capsys.readouterr().out
+
+
+def test_a_pytorch_row_is_refused_by_name(capsys):
+    with pytest.raises(SystemExit):
+        tf_profile.parse_args(["--implementation=hf_torch_bf16"])
+    assert "hf_torch_bf16 is PyTorch" in capsys.readouterr().err
