@@ -52,6 +52,7 @@ import keras
 import tensorflow as tf
 
 from keras_albert.graph_answer_spans import AnswerSpanDecoder
+from keras_albert.graph_beam_answer_spans import BeamAnswerSpanDecoder
 from keras_albert.graph_entity_spans import EntitySpanDecoder
 from keras_albert.graph_piece_offsets import WordPieceOffsets
 from keras_albert.graph_text import repair_utf8, split_words
@@ -59,7 +60,6 @@ from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.packing import pack_segments_tf, place_segment_tf
 from keras_albert.sliding_windows import SlidingWindowsTF
 from keras_albert import task_spec
-from .graph_beam_answer_spans import BeamAnswerSpanDecoder
 from keras_albert.task_spec import task_of  # noqa: F401 (the one task naming, re-exported for export/)
 
 TOKEN_IDS_SIGNATURE = "token_ids"

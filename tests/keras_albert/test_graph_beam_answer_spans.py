@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export.graph_beam_answer_spans import BeamAnswerSpanDecoder
+from keras_albert.graph_beam_answer_spans import BeamAnswerSpanDecoder
 from keras_albert.squad_v2_answers import decode_beam_answer
 
 T = 14
