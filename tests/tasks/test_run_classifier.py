@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import sentencepiece
 
 import keras_albert
 from keras_albert import task_spec
@@ -28,17 +27,8 @@ STSB_TEST = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence
 
 
 @pytest.fixture(scope="module")
-def albert_config_file(tmp_path_factory, spm_model_path):
-    vocab_size = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path)).get_piece_size()
-    config = {
-        "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "intermediate_size": 64, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64,
-        "type_vocab_size": 2, "initializer_range": 0.02, "num_hidden_groups": 1, "inner_group_num": 1,
-    }
-    path = tmp_path_factory.mktemp("config") / "albert_config.json"
-    path.write_text(json.dumps(config))
-    return str(path)
+def albert_config_file(tmp_path_factory, write_tiny_albert_config):
+    return str(write_tiny_albert_config(tmp_path_factory.mktemp("config")))
 
 
 def run(*args):

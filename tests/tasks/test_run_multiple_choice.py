@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import sentencepiece
 
 import keras_albert
 from tasks import common, multiple_choice, run_multiple_choice
@@ -38,16 +37,9 @@ def write_jsonl(path, stories, with_labels=True):
 
 
 @pytest.fixture(scope="module")
-def tiny_model_files(tmp_path_factory, spm_model_path):
+def tiny_model_files(tmp_path_factory, write_tiny_albert_config):
     folder = tmp_path_factory.mktemp("mc_model")
-    vocab_size = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path)).get_piece_size()
-    config = {
-        "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "intermediate_size": 64, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64,
-        "type_vocab_size": 2, "initializer_range": 0.02, "num_hidden_groups": 1, "inner_group_num": 1,
-    }
-    (folder / "albert_config.json").write_text(json.dumps(config))
+    write_tiny_albert_config(folder)
     return folder
 
 

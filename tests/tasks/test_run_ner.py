@@ -4,7 +4,6 @@ import json
 import random
 
 import pytest
-import sentencepiece
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from keras_albert import task_spec
@@ -93,7 +92,7 @@ MAX_SEQ_LENGTH = 24
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, spm_model_path):
+def trained(tmp_path_factory, spm_model_path, write_tiny_albert_config):
     """A tiny ALBERT trained from scratch on template sentences, evaluated and predicting."""
     directory = tmp_path_factory.mktemp("ner")
     rng = random.Random(0)
@@ -101,17 +100,7 @@ def trained(tmp_path_factory, spm_model_path):
     dev = [_sentence(rng) for _ in range(24)]
     # Longer than --max_seq_length: split into windows, merged back per word.
     dev.append(_sentence(rng, num_filler=18) + _sentence(rng, num_filler=4))
-    config = directory / "albert_config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "vocab_size": sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path)).get_piece_size(),
-                "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
-                "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": MAX_SEQ_LENGTH,
-                "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
-            }
-        )
-    )
+    config = write_tiny_albert_config(directory, num_layers=2, max_position_embeddings=MAX_SEQ_LENGTH)
     unlabeled = directory / "unlabeled.txt"
     unlabeled.write_text("Bob\nlives\nin\nparis\n\nhello\n", encoding="utf-8")
     output_dir = directory / "output"

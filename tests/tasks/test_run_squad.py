@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import sentencepiece
 
 import keras_albert
 from keras_albert import task_spec
@@ -14,17 +13,8 @@ V2_FILE = "squad_v2.0_part_a/dev-v2.0-part-a.json"
 
 
 @pytest.fixture(scope="module")
-def albert_config_file(tmp_path_factory, spm_model_path):
-    vocab_size = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path)).get_piece_size()
-    config = {
-        "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
-        "num_attention_heads": 2, "intermediate_size": 64, "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "max_position_embeddings": 64,
-        "type_vocab_size": 2, "initializer_range": 0.02, "num_hidden_groups": 1, "inner_group_num": 1,
-    }
-    path = tmp_path_factory.mktemp("config") / "albert_config.json"
-    path.write_text(json.dumps(config))
-    return str(path)
+def albert_config_file(tmp_path_factory, write_tiny_albert_config):
+    return str(write_tiny_albert_config(tmp_path_factory.mktemp("config"), num_layers=2))
 
 
 def run(*args):
