@@ -15,6 +15,52 @@ window where that is lowest.
 import tensorflow as tf
 
 
+def first_best_per_question(scores, question_ids, num_questions):
+    """Each question's best candidate over its windows, the first of equals as Python's stable sort keeps it.
+
+    Args:
+        scores: float64 `[num_windows, candidates per window]` in generation
+            order, -inf where a candidate is not allowed.
+        question_ids: int `[num_windows]`, the question of each window;
+            a question's windows are consecutive and in order.
+        num_questions: int scalar.
+
+    Returns:
+        `(best_scores, best_index, found)`, each `[num_questions]`:
+        `best_index` is the candidate's index in the flattened `scores`
+        (0 where `found` is false: no allowed candidate).
+    """
+    flat_scores = tf.reshape(scores, [-1])
+    flat_questions = tf.repeat(question_ids, tf.shape(scores)[1])
+    best_scores = tf.math.unsorted_segment_max(flat_scores, flat_questions, num_questions)
+    is_best = tf.logical_and(flat_scores >= tf.gather(best_scores, flat_questions), flat_scores > -float("inf"))
+    best_index = tf.math.unsorted_segment_min(
+        tf.where(is_best, tf.range(tf.size(flat_scores)), tf.int32.max), flat_questions, num_questions
+    )
+    found = best_index < tf.int32.max
+    return best_scores, tf.where(found, best_index, 0), found
+
+
+def answer_outputs(
+    found, answer_starts, answer_ends, best_scores, null_scores, null_odds, version_2_with_negative,
+    null_score_diff_threshold,
+):
+    """The decoders' outputs: each question's answer, or "no answer" (SQuAD v2.0) when
+    `null_odds` exceeds the threshold or no span is allowed; all `[num_questions]`."""
+    has_answer = found
+    if version_2_with_negative:
+        has_answer = tf.logical_and(found, null_odds <= null_score_diff_threshold)
+    return {
+        "answer_char_starts": tf.where(has_answer, answer_starts, -1),
+        "answer_char_ends": tf.where(has_answer, answer_ends, -1),
+        "has_answer": has_answer,
+        "answer_scores": tf.cast(
+            tf.where(has_answer, best_scores, null_scores if version_2_with_negative else 0.0), tf.float32
+        ),
+        "null_odds": tf.cast(null_odds, tf.float32),
+    }
+
+
 class AnswerSpanDecoder:
     """Best answer span per question.
 
@@ -81,19 +127,10 @@ class AnswerSpanDecoder:
         valid = tf.logical_and(valid, span_end_chars[:, None, :] > span_start_chars[:, :, None])
         scores = tf.where(valid, start_scores[:, :, None] + end_scores[:, None, :], -float("inf"))
 
-        # The first best candidate of each question, in generation order.
-        num_windows = tf.shape(scores)[0]
         per_window = tf.shape(scores)[1] * tf.shape(scores)[2]
-        flat_scores = tf.reshape(scores, [-1])
-        flat_questions = tf.repeat(question_ids, per_window)
-        best_scores = tf.math.unsorted_segment_max(flat_scores, flat_questions, num_questions)
-        is_best = tf.logical_and(flat_scores >= tf.gather(best_scores, flat_questions), flat_scores > -float("inf"))
-        flat_index = tf.range(num_windows * per_window)
-        best_index = tf.math.unsorted_segment_min(
-            tf.where(is_best, flat_index, tf.int32.max), flat_questions, num_questions
+        best_scores, safe_index, found = first_best_per_question(
+            tf.reshape(scores, [tf.shape(scores)[0], per_window]), question_ids, num_questions
         )
-        found = best_index < tf.int32.max
-        safe_index = tf.where(found, best_index, 0)
         window = safe_index // per_window
         start_rank = safe_index % per_window // tf.shape(scores)[2]
         end_rank = safe_index % tf.shape(scores)[2]
@@ -104,15 +141,7 @@ class AnswerSpanDecoder:
 
         null_scores = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], question_ids, num_questions)
         null_odds = tf.where(found, null_scores - best_scores, float("inf"))
-        has_answer = found
-        if self.version_2_with_negative:
-            has_answer = tf.logical_and(found, null_odds <= self.null_score_diff_threshold)
-        return {
-            "answer_char_starts": tf.where(has_answer, answer_starts, -1),
-            "answer_char_ends": tf.where(has_answer, answer_ends, -1),
-            "has_answer": has_answer,
-            "answer_scores": tf.cast(
-                tf.where(has_answer, best_scores, null_scores if self.version_2_with_negative else 0.0), tf.float32
-            ),
-            "null_odds": tf.cast(null_odds, tf.float32),
-        }
+        return answer_outputs(
+            found, answer_starts, answer_ends, best_scores, null_scores, null_odds,
+            self.version_2_with_negative, self.null_score_diff_threshold,
+        )

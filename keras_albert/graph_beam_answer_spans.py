@@ -14,6 +14,8 @@ when it exceeds `null_score_diff_threshold`.
 
 import tensorflow as tf
 
+from keras_albert.graph_answer_spans import answer_outputs, first_best_per_question
+
 
 class BeamAnswerSpanDecoder:
     """Best answer span per question from the original head's beam.
@@ -41,12 +43,8 @@ class BeamAnswerSpanDecoder:
                 `end_top_log_probs`, `end_top_index`
                 `[num_windows, start_n_top * end_n_top]`, `cls_logits`
                 `[num_windows]`.
-            token_offsets: int `[num_windows, T, 2]`, the character span of
-                each context token in its context, -1 elsewhere.
-            is_max_context: bool `[num_windows, T]`.
-            question_ids: int `[num_windows]`, the question of each window;
-                a question's windows are consecutive and in order.
-            num_questions: int scalar.
+            token_offsets, is_max_context, question_ids, num_questions: as
+                `keras_albert.graph_answer_spans.AnswerSpanDecoder`'s.
 
         Returns:
             dict of `[num_questions]` tensors: `answer_char_starts`,
@@ -56,7 +54,7 @@ class BeamAnswerSpanDecoder:
             (float32, the null score).
         """
         start_index = tf.cast(beam["start_top_index"], tf.int32)  # [W, K]
-        num_windows, start_n_top = tf.shape(start_index)[0], tf.shape(start_index)[1]
+        start_n_top = tf.shape(start_index)[1]
         end_index = tf.cast(beam["end_top_index"], tf.int32)  # [W, K * E], start-major
         start_of_pair = tf.repeat(start_index, tf.shape(end_index)[1] // start_n_top, axis=1)
         start_scores = tf.repeat(
@@ -76,17 +74,7 @@ class BeamAnswerSpanDecoder:
         valid = tf.logical_and(valid, span_end_chars > span_start_chars)
         scores = tf.where(valid, scores, -float("inf"))
 
-        # The first best pair of each question, in generation order.
-        per_window = tf.shape(scores)[1]
-        flat_scores = tf.reshape(scores, [-1])
-        flat_questions = tf.repeat(question_ids, per_window)
-        best_scores = tf.math.unsorted_segment_max(flat_scores, flat_questions, num_questions)
-        is_best = tf.logical_and(flat_scores >= tf.gather(best_scores, flat_questions), flat_scores > -float("inf"))
-        best_index = tf.math.unsorted_segment_min(
-            tf.where(is_best, tf.range(num_windows * per_window), tf.int32.max), flat_questions, num_questions
-        )
-        found = best_index < tf.int32.max
-        safe_index = tf.where(found, best_index, 0)
+        best_scores, safe_index, found = first_best_per_question(scores, question_ids, num_questions)
         # An empty batch has no windows to gather from: one spare entry.
         answer_starts = tf.gather(tf.concat([tf.reshape(span_start_chars, [-1]), [0]], 0), safe_index)
         answer_ends = tf.gather(tf.concat([tf.reshape(span_end_chars, [-1]), [0]], 0), safe_index)
@@ -94,15 +82,8 @@ class BeamAnswerSpanDecoder:
         null_scores = tf.math.unsorted_segment_min(
             tf.cast(beam["cls_logits"], tf.float64), question_ids, num_questions
         )
-        has_answer = found
-        if self.version_2_with_negative:
-            has_answer = tf.logical_and(found, null_scores <= self.null_score_diff_threshold)
-        return {
-            "answer_char_starts": tf.where(has_answer, answer_starts, -1),
-            "answer_char_ends": tf.where(has_answer, answer_ends, -1),
-            "has_answer": has_answer,
-            "answer_scores": tf.cast(
-                tf.where(has_answer, best_scores, null_scores if self.version_2_with_negative else 0.0), tf.float32
-            ),
-            "null_odds": tf.cast(null_scores, tf.float32),
-        }
+        # The original head's null odds are the null score itself.
+        return answer_outputs(
+            found, answer_starts, answer_ends, best_scores, null_scores, null_scores,
+            self.version_2_with_negative, self.null_score_diff_threshold,
+        )
