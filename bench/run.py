@@ -227,10 +227,10 @@ def _worker_command(job_file):
     return [sys.executable, "-m", "bench.run", "--worker", job_file]
 
 
-def _worker_env(job=None):
+def _worker_env(job=None, onednn=False):
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPOSITORY_ROOT, env.get("PYTHONPATH")]))
-    if job is not None and job["implementation"] in FIXED_BFLOAT16 + ONEDNN_SERVING:
+    if onednn or (job is not None and job["implementation"] in FIXED_BFLOAT16 + ONEDNN_SERVING):
         # TensorFlow's bf16 matmuls are oneDNN's; keras-albert turns those kernels
         # off by default (keras_albert.tensorflow_dependency), float32 rows keep that.
         env[tensorflow_dependency.ONEDNN_ENV] = "1"
@@ -347,7 +347,8 @@ def main(argv=None):
     peaks = measure_matmul_peaks(args, shapes, {scenarios.matmul_dtype(r["implementation"]) for r in fixed_rows})
     for row in fixed_rows:
         dtype = scenarios.matmul_dtype(row["implementation"])
-        row.update(matmul_dtype=dtype, peak_fraction=row["model_gflops"] / peaks[dtype])
+        if dtype in peaks:
+            row.update(matmul_dtype=dtype, peak_fraction=row["model_gflops"] / peaks[dtype])
 
     info = dict(report.machine_info(), load_average_start=load_start)
     notes = _notes(args, shapes, config, peaks)
@@ -391,11 +392,19 @@ def measure_matmul_peaks(args, shapes, dtypes):
             rows = matmul_peak.main(flags + ["--repeats=2"])
         else:
             path = os.path.join(args.output_dir, "data", f"matmul_peak.{dtype}.json")
-            env = _worker_env({"implementation": "ours_bf16" if dtype == "bfloat16" else "ours"})
+            env = _worker_env(onednn=dtype == "bfloat16")
             command = [sys.executable, "-m", "bench.matmul_peak", *flags, f"--output_json={path}"]
-            process = subprocess.run(command, cwd=REPOSITORY_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout)
+            try:
+                process = subprocess.run(
+                    command, cwd=REPOSITORY_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout
+                )
+            except subprocess.TimeoutExpired:
+                _progress(f"matmul peak, {dtype}: timed out after {args.timeout:.0f} s; its rows get no fraction")
+                continue
             if process.returncode != 0:
-                raise RuntimeError(f"bench.matmul_peak failed: {lockstep.exit_message(process.stderr, process.returncode)}")
+                message = lockstep.exit_message(process.stderr, process.returncode)
+                _progress(f"matmul peak, {dtype}: FAILED ({message}); its rows get no fraction")
+                continue
             with open(path) as f:
                 rows = json.load(f)
         peaks[dtype] = max(row["gflops"] for row in rows)

@@ -86,6 +86,12 @@ def test_tflite_latency_and_its_matmul_ceiling_are_measured_on_the_same_sentence
     assert "### Feed-forward matmuls alone in TFLite" in (tmp_path / "results.md").read_text()
 
 
+def test_a_matmul_peak_that_cannot_be_measured_is_reported_not_raised(tmp_path, capsys):
+    args = run.parse_args(["--size=tiny", f"--output_dir={tmp_path}", "--timeout=0.001"])
+    assert run.measure_matmul_peaks(args, run.workloads.DEFAULT_SHAPES["tiny"], {"float32"}) == {}
+    assert "matmul peak, float32: timed out" in capsys.readouterr().err
+
+
 def test_savedmodel_serves_single_sentences_by_ids_and_by_text_and_a_batch_of_texts(tmp_path, spm_model_path):
     run.main(
         [
