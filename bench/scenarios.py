@@ -76,13 +76,18 @@ def _result(job, value, unit, higher_is_better, timing, **extra):
 def fixed_shape_step(job):
     """A fixed-shape job's step (a train step or an inference batch) and its batch shape."""
     arrays, _ = workloads.load_arrays(job["data_file"])
-    runner = _runner(job["implementation"], job["model_config"])
-    features, labels = runner.split(arrays)
-    if job["scenario"] == "train_fixed":
-        step = lambda: runner.train_step(features, labels)  # noqa: E731
-    else:
-        step = lambda: runner.predict(features)  # noqa: E731
+    step = step_on(job["scenario"], job["implementation"], job["model_config"], arrays)
     return step, list(arrays["token_ids"].shape)
+
+
+def step_on(scenario, implementation, config, arrays):
+    """One `scenario` step ("train_fixed": a train step, else an inference
+    batch) of `implementation`'s model on the batch `arrays`, as a callable."""
+    runner = _runner(implementation, config)
+    features, labels = runner.split(arrays)
+    if scenario == "train_fixed":
+        return lambda: runner.train_step(features, labels)
+    return lambda: runner.predict(features)
 
 
 def fixed_shape_result(job, shape, timing):

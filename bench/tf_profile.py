@@ -2,7 +2,7 @@
 
 ```
 TF_ENABLE_ONEDNN_OPTS=1 python -m bench.tf_profile --implementation=ours_bf16          # ALBERT-base train step, 8 x 128
-python -m bench.tf_profile --implementation=keras_hub_bf16 --scenario=infer_fixed --steps=5
+TF_ENABLE_ONEDNN_OPTS=1 python -m bench.tf_profile --implementation=keras_hub_bf16 --scenario=infer_fixed --steps=5
 python -m bench.tf_profile --saved_model=bench/results/work/savedmodel/1 --steps=20   # one raw-text request
 ```
 
@@ -12,14 +12,15 @@ per step of each op type and of each part of the block (matmuls, GELU,
 attention, LayerNorm, ...), summed over layers. TensorFlow runs one op at a
 time here (one inter-op thread, each op on all cores), so the ops' times add
 up to the step; `bench.run` lets independent ops overlap, which makes its
-steps a few per cent faster. bf16 rows need `TF_ENABLE_ONEDNN_OPTS=1`, as
-`bench.run` sets for them. `--saved_model` profiles an exported SavedModel's
+steps a few per cent faster. bf16 rows need `TF_ENABLE_ONEDNN_OPTS=1` (as
+`bench.run` sets for them) and are refused without it. `--saved_model` profiles an exported SavedModel's
 `serving_default` on one SST-2 dev sentence instead (what TF Serving runs).
 """
 
 import argparse
 import collections
 import glob
+import os
 import re
 import sys
 import tempfile
@@ -30,6 +31,7 @@ import keras_albert_cli
 keras_albert_cli.start_tensorflow()
 
 from bench import scenarios, workloads  # noqa: E402
+from keras_albert import tensorflow_dependency  # noqa: E402
 
 # The part of the model an op belongs to, by the first pattern its name matches.
 PARTS = (
@@ -61,8 +63,16 @@ def parse_args(argv):
     for name in ("batch_size", "seq_length", "steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1. Received: {getattr(args, name)}")
+    if args.saved_model and not os.path.isfile(os.path.join(args.saved_model, "saved_model.pb")):
+        parser.error(f"--saved_model={args.saved_model} holds no saved_model.pb (give a version folder, e.g. .../1).")
     if scenarios.IMPLEMENTATIONS[args.implementation][1] == "torch":
         parser.error(f"--implementation={args.implementation} is PyTorch; this profiles TensorFlow rows.")
+    if scenarios.is_bfloat16(args.implementation) and not args.saved_model and not tensorflow_dependency.onednn_enabled():
+        # keras-albert turns oneDNN off by default; without it bf16 runs on emulating kernels.
+        parser.error(
+            f"--implementation={args.implementation} is bf16, whose matmuls are oneDNN's: run with "
+            f"{tensorflow_dependency.ONEDNN_ENV}=1, as bench.run does for bf16 rows."
+        )
     return args
 
 
@@ -94,11 +104,8 @@ def part_of(name):
 def keras_step(args):
     """One train step or inference batch of the row's model, as `bench.run` builds it."""
     config = workloads.model_config(args.size)
-    runner = scenarios._runner(args.implementation, config)
-    features, labels = runner.split(workloads.random_batch(args.batch_size, args.seq_length, config["vocabulary_size"]))
-    if args.scenario == "train_fixed":
-        return lambda: runner.train_step(features, labels)
-    return lambda: runner.predict(features)
+    batch = workloads.random_batch(args.batch_size, args.seq_length, config["vocabulary_size"])
+    return scenarios.step_on(args.scenario, args.implementation, config, batch)
 
 
 def serving_step(path):

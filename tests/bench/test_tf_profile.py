@@ -35,3 +35,16 @@ def test_a_pytorch_row_is_refused_by_name(capsys):
     with pytest.raises(SystemExit):
         tf_profile.parse_args(["--implementation=hf_torch_bf16"])
     assert "hf_torch_bf16 is PyTorch" in capsys.readouterr().err
+
+
+def test_a_bf16_row_without_onednn_kernels_is_refused_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    with pytest.raises(SystemExit):
+        tf_profile.parse_args(["--implementation=ours_bf16"])
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in capsys.readouterr().err
+
+
+def test_a_folder_without_a_saved_model_is_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        tf_profile.parse_args([f"--saved_model={tmp_path}"])
+    assert f"--saved_model={tmp_path} holds no saved_model.pb" in capsys.readouterr().err
