@@ -19,6 +19,8 @@ every machine. Usage::
     randomize_torch_weights(hf_model, seed=0)
 """
 
+import re
+
 import numpy as np
 
 KERNEL_STDDEV = 0.2
@@ -41,18 +43,26 @@ def _keras_role(path):
     return name if name in ("gamma", "beta", "bias") else "kernel"
 
 
+def _path_without_name_counters(variable):
+    # Keras numbers auto-named layers per process ("dense_3"), so the same
+    # model built after other models has other paths: ordering by raw paths
+    # made a test's weights depend on which tests ran before it.
+    return re.sub(r"_\d+(?=/|$)", "", variable.path)
+
+
 def randomize_keras_weights(model, seed=0):
     """Assigns informative values to every float weight of a Keras model.
 
     Works for keras-albert and keras-hub models alike (roles are read from
     the variable names: `gamma`, `beta`, `bias`, anything else a kernel or
-    table). Integer variables (seed-generator states) are left alone.
-    Returns `model`.
+    table). Integer variables (seed-generator states) are left alone. The
+    values depend only on the model's architecture and `seed`, not on what
+    the process built before. Returns `model`.
     """
     import keras
 
     rng = np.random.RandomState(seed)
-    for variable in sorted(model.weights, key=lambda variable: variable.path):
+    for variable in sorted(model.weights, key=_path_without_name_counters):
         if not keras.backend.is_float_dtype(variable.dtype):
             continue
         value = informative_value(_keras_role(variable.path), tuple(variable.shape), rng)

@@ -40,6 +40,23 @@ def test_every_keras_weight_is_informative_and_seeded():
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(first), keras.ops.convert_to_numpy(second))
 
 
+def test_keras_weights_do_not_depend_on_the_models_built_before():
+    def two_dense_layers():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Dense(4)(inputs)))
+
+    def weights():
+        return [keras.ops.convert_to_numpy(v) for v in randomize_keras_weights(two_dense_layers()).weights]
+
+    keras.backend.clear_session()
+    first = weights()  # layers "dense" and "dense_1"
+    for _ in range(7):
+        keras.layers.Dense(1)
+    # "dense_9" and "dense_10": in path order the second layer now comes first.
+    for before, after in zip(first, weights()):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_every_torch_parameter_is_informative_and_ties_are_kept():
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

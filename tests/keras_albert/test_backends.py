@@ -76,11 +76,6 @@ def saved_tasks(tmp_path_factory):
     """Every task model with informative weights as a `.keras` file, its
     inputs, and TensorFlow's outputs."""
     directory = tmp_path_factory.mktemp("tasks")
-    # Fresh layer-name counters: `randomize_keras_weights` assigns its draws in
-    # the order of the variables' paths, which hold those counters, so without
-    # this the weights (and whether 8 steps lower the loss) depend on how many
-    # models earlier tests in the process built.
-    keras.backend.clear_session()
     expected = {}
     for name in TASKS:
         model, inputs = build(name)
