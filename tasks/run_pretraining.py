@@ -290,10 +290,10 @@ def pretrain(strategy, config, pretraining):
         common.save_trained_model(
             model, save_dir, tokenizer, task_spec.PretrainingSpec(sequence_length=pretraining.max_seq_length)
         )
-        if is_chief and history:  # This run's epochs (a resumed run: those after the restart).
-            common.write_json(os.path.join(config.output_dir, "train_history.json"), history)
-        else:
+        if not is_chief:
             shutil.rmtree(save_dir)
+        elif history:  # This run's epochs (a resumed run: those after the restart).
+            common.write_json(os.path.join(config.output_dir, "train_history.json"), history)
 
     if config.do_eval:
         eval_files, _ = (

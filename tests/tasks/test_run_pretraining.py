@@ -1,6 +1,7 @@
 """`python -m tasks.run_pretraining` in-process with a tiny model on WikiText-2 articles."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -47,6 +48,16 @@ def test_pretraining_logs_falling_mlm_loss_and_metrics(pretrained_dir):
     results = json.loads((pretrained_dir / "eval_results.json").read_text())
     assert {"mlm_logits_accuracy", "sop_logits_accuracy", "mlm_logits_loss", "sop_logits_loss"} <= set(results)
     assert 0.0 <= results["sop_logits_accuracy"] <= 1.0
+
+
+def test_rerunning_a_finished_job_keeps_its_output(tiny_setup, pretrained_dir, tmp_path):
+    data_dir, config_file = tiny_setup
+    output_dir = tmp_path / "finished"
+    shutil.copytree(pretrained_dir, output_dir)
+    before = sorted(path.relative_to(output_dir) for path in output_dir.rglob("*"))
+    run(*pretraining_args(data_dir, config_file, output_dir, 8, 3))  # Resumes at step 8 of 8: nothing to train.
+    assert sorted(path.relative_to(output_dir) for path in output_dir.rglob("*")) == before
+    keras_albert.AlbertBackbone.from_preset(str(output_dir))
 
 
 def test_output_dir_is_a_preset_the_fine_tuning_programs_load(pretrained_dir, shared_data_dir, tmp_path):
