@@ -44,6 +44,7 @@ from absl import flags
 
 import keras_albert_cli
 from keras_albert import flag_ranges, task_spec
+from keras_albert.question_answering import null_odds_for_json
 from . import serving_signatures
 
 # The inputs of each task's `serving_default`, in the order they appear on a line.
@@ -156,7 +157,7 @@ def response_rows(task, outputs, spec):
         return [{"pooled_output": _floats(row)} for row in outputs["pooled_output"]]
     if task in ("question_answering", "squad_v2_question_answering"):
         return [
-            {"answer_text": _text(text), "has_answer": bool(has), "null_odds": float(odds)}
+            {"answer_text": _text(text), "has_answer": bool(has), "null_odds": null_odds_for_json(odds)}
             for text, has, odds in zip(outputs["answer_texts"], outputs["has_answer"], outputs["null_odds"])
         ]
     if task == "multiple_choice":
@@ -292,8 +293,12 @@ class TfliteTokenIdsPredictor:
         from keras_albert import question_answering
 
         spec = self.spec
+        context_encoding = question_answering.tokenize_with_offsets(self.tokenizer, context)
+        if len(context_encoding[0]) == 0:  # No span to answer with: "no answer", as the SavedModel says.
+            return {"answer_text": "", "has_answer": False, "null_odds": null_odds_for_json(float("inf"))}
         windows, _ = question_answering.encode_question_and_context(
-            self.tokenizer, question, context, spec.sequence_length, spec.doc_stride, spec.max_query_length
+            self.tokenizer, question, context, spec.sequence_length, spec.doc_stride, spec.max_query_length,
+            context_encoding=context_encoding,
         )
         outputs = self._run_padded(windows)
         answer = question_answering.decode_answer(
@@ -302,7 +307,11 @@ class TfliteTokenIdsPredictor:
             version_2_with_negative=spec.version_2_with_negative,
             null_score_diff_threshold=spec.null_score_diff_threshold,
         )
-        return {"answer_text": answer["text"], "has_answer": bool(answer["text"]), "null_odds": float(answer["null_odds"])}
+        return {
+            "answer_text": answer["text"],
+            "has_answer": bool(answer["text"]),
+            "null_odds": null_odds_for_json(answer["null_odds"]),
+        }
 
 
 def make_predictor(FLAGS):
@@ -343,7 +352,7 @@ def predict(FLAGS):
         for start in range(0, len(lines), FLAGS.batch_size):
             columns = split_fields(lines[start : start + FLAGS.batch_size], predictor.input_names, start + 1)
             for row in predictor(columns):
-                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sink.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         sink.flush()
     finally:
         if source is not sys.stdin:

@@ -553,7 +553,7 @@ def serve_lines(flag_values, lines, sink):
         for start in range(0, len(lines), flag_values.batch_size):
             columns = split_fields(lines[start : start + flag_values.batch_size], names, start + 1)
             for row in client.predict_rows(columns, spec):
-                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sink.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
     sink.flush()
 
 

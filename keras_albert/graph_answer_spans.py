@@ -5,7 +5,9 @@ prediction itself (the n-best list, with its texts deduplicated, is not
 needed for the best answer): in each window the `n_best_size` best allowed
 starts and ends are paired, pairs that end before they start, are longer
 than `max_answer_length` tokens or cover no character are dropped, and
-the best `start_logit + end_logit` over all windows wins. Candidates are
+the best `start_logit + end_logit` over all windows wins (a question with
+no allowed pair among them is searched over all its starts and ends, as
+Python does). Candidates are
 ordered (window, start rank, end rank), as Python generates them, and the
 first best one is taken, as Python's stable sort does; scores are float64
 as in NumPy. "No answer" scores `start_logits[0] + end_logits[0]` in the
@@ -83,14 +85,42 @@ class AnswerSpanDecoder:
         self.version_2_with_negative = version_2_with_negative
         self.null_score_diff_threshold = float(null_score_diff_threshold)
 
-    def _best(self, logits, allowed):
+    def _best(self, logits, allowed, k):
         """Indices `[W, k]` of the best allowed logits, best first, and their validity."""
-        k = tf.minimum(self.n_best_size, tf.shape(logits)[1])
         masked = tf.where(allowed, logits, tf.constant(-float("inf"), logits.dtype))
         # top_k returns the lower index first among equal values, as
         # NumPy's stable argsort of the negated logits.
         values, indices = tf.math.top_k(masked, k=k, sorted=True)
         return indices, values > -float("inf")
+
+    def _best_spans(self, k, start_logits, end_logits, token_offsets, is_max_context, question_ids, num_questions):
+        """Each question's best allowed span from the `k` best starts and ends
+        of its windows: `(found, char starts, char ends, scores)`, `[num_questions]`."""
+        in_context = token_offsets[:, :, 0] >= 0
+        starts, start_ok = self._best(start_logits, tf.logical_and(in_context, is_max_context), k)
+        ends, end_ok = self._best(end_logits, in_context, k)
+
+        start_scores = tf.gather(start_logits, starts, batch_dims=1)  # [W, k]
+        end_scores = tf.gather(end_logits, ends, batch_dims=1)
+        span_start_chars = tf.gather(token_offsets[:, :, 0], starts, batch_dims=1)
+        span_end_chars = tf.gather(token_offsets[:, :, 1], ends, batch_dims=1)
+        length = ends[:, None, :] - starts[:, :, None] + 1  # [W, k_start, k_end]
+        valid = tf.logical_and(start_ok[:, :, None], end_ok[:, None, :])
+        valid = tf.logical_and(valid, tf.logical_and(length >= 1, length <= self.max_answer_length))
+        valid = tf.logical_and(valid, span_end_chars[:, None, :] > span_start_chars[:, :, None])
+        scores = tf.where(valid, start_scores[:, :, None] + end_scores[:, None, :], -float("inf"))
+
+        best_scores, safe_index, found = first_best_per_question(
+            tf.reshape(scores, [tf.shape(scores)[0], k * k]), question_ids, num_questions
+        )
+        window = safe_index // (k * k)
+        start_rank = safe_index % (k * k) // k
+        end_rank = safe_index % k
+        # An empty batch has no windows to gather from: one spare row.
+        spare = tf.zeros([1, k], tf.int32)
+        answer_starts = tf.gather_nd(tf.concat([span_start_chars, spare], 0), tf.stack([window, start_rank], 1))
+        answer_ends = tf.gather_nd(tf.concat([span_end_chars, spare], 0), tf.stack([window, end_rank], 1))
+        return found, answer_starts, answer_ends, best_scores
 
     def __call__(self, start_logits, end_logits, token_offsets, is_max_context, question_ids, num_questions):
         """Decodes every question.
@@ -113,31 +143,19 @@ class AnswerSpanDecoder:
         """
         start_logits = tf.cast(start_logits, tf.float64)
         end_logits = tf.cast(end_logits, tf.float64)
-        in_context = token_offsets[:, :, 0] >= 0
-        starts, start_ok = self._best(start_logits, tf.logical_and(in_context, is_max_context))
-        ends, end_ok = self._best(end_logits, in_context)
+        inputs = (start_logits, end_logits, token_offsets, is_max_context, question_ids, num_questions)
+        length = tf.shape(start_logits)[1]
+        best = self._best_spans(tf.minimum(self.n_best_size, length), *inputs)
 
-        start_scores = tf.gather(start_logits, starts, batch_dims=1)  # [W, k]
-        end_scores = tf.gather(end_logits, ends, batch_dims=1)
-        span_start_chars = tf.gather(token_offsets[:, :, 0], starts, batch_dims=1)
-        span_end_chars = tf.gather(token_offsets[:, :, 1], ends, batch_dims=1)
-        length = ends[:, None, :] - starts[:, :, None] + 1  # [W, k_start, k_end]
-        valid = tf.logical_and(start_ok[:, :, None], end_ok[:, None, :])
-        valid = tf.logical_and(valid, tf.logical_and(length >= 1, length <= self.max_answer_length))
-        valid = tf.logical_and(valid, span_end_chars[:, None, :] > span_start_chars[:, :, None])
-        scores = tf.where(valid, start_scores[:, :, None] + end_scores[:, None, :], -float("inf"))
+        def with_full_search():
+            # A question with no allowed pair among its best starts and ends
+            # is searched over all of them, as `decode_answer` does.
+            full = self._best_spans(length, *inputs)
+            return tuple(tf.where(best[0], ours, theirs) for ours, theirs in zip(best, full))
 
-        per_window = tf.shape(scores)[1] * tf.shape(scores)[2]
-        best_scores, safe_index, found = first_best_per_question(
-            tf.reshape(scores, [tf.shape(scores)[0], per_window]), question_ids, num_questions
+        found, answer_starts, answer_ends, best_scores = tf.cond(
+            tf.reduce_all(best[0]), lambda: best, with_full_search
         )
-        window = safe_index // per_window
-        start_rank = safe_index % per_window // tf.shape(scores)[2]
-        end_rank = safe_index % tf.shape(scores)[2]
-        # An empty batch has no windows to gather from: one spare row.
-        spare = tf.zeros([1, tf.shape(starts)[1]], tf.int32)
-        answer_starts = tf.gather_nd(tf.concat([span_start_chars, spare], 0), tf.stack([window, start_rank], 1))
-        answer_ends = tf.gather_nd(tf.concat([span_end_chars, spare], 0), tf.stack([window, end_rank], 1))
 
         null_scores = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], question_ids, num_questions)
         null_odds = tf.where(found, null_scores - best_scores, float("inf"))

@@ -35,6 +35,8 @@ lowest, and the question is unanswerable when
 `null_score - best_span_score > null_score_diff_threshold`.
 """
 
+import sys
+
 import numpy as np
 
 from keras_albert.packing import pack_segments, place_segment
@@ -299,8 +301,8 @@ def decode_answer(
     Returns:
         A dict: `text` (the prediction, "" for no answer),
         `best_non_null_text` (the best span's text, "" if there is none),
-        `null_odds` (`null_score - best_span_score`; large when no span is
-        possible), and `nbest`: up to `n_best_size` dicts `text`,
+        `null_odds` (`null_score - best_span_score`; +inf when no span is
+        possible, see `null_odds_for_json`), and `nbest`: up to `n_best_size` dicts `text`,
         `probability` (softmax over the n-best scores), `start_logit`,
         `end_logit`, best first, distinct texts; with
         `version_2_with_negative` the "" entry is always among them.
@@ -328,7 +330,9 @@ def decode_answer(
     # Stable: on equal scores earlier windows and spans before "no answer".
     order = np.argsort(-(spans[:, 0] + spans[:, 1]), kind="stable")
 
-    nbest, seen = [], set()
+    # The best non-empty span sets `null_odds` even where "no answer" and
+    # other texts fill the n-best (`n_best_size=1`), as the graph twin does.
+    nbest, seen, best_span_score, best_non_null_text = [], set(), None, ""
     for start_logit, end_logit, window_index, start, end in spans[order]:
         if window_index < 0:
             text = ""
@@ -336,11 +340,12 @@ def decode_answer(
             text = span_text(context, windows[int(window_index)], int(start), int(end))
             if not text:  # A span of bare word-start pieces.
                 continue
-        if text in seen:
-            continue
-        seen.add(text)
-        nbest.append({"text": text, "start_logit": start_logit, "end_logit": end_logit})
-        if len(nbest) == n_best_size:
+            if best_span_score is None:
+                best_span_score, best_non_null_text = start_logit + end_logit, text
+        if text not in seen and len(nbest) < n_best_size:
+            seen.add(text)
+            nbest.append({"text": text, "start_logit": start_logit, "end_logit": end_logit})
+        if len(nbest) == n_best_size and best_span_score is not None:
             break
     if version_2_with_negative and "" not in seen:
         nbest.append({"text": "", "start_logit": null_logits[0], "end_logit": null_logits[1]})
@@ -354,14 +359,7 @@ def decode_answer(
         entry["start_logit"] = float(entry["start_logit"])
         entry["end_logit"] = float(entry["end_logit"])
 
-    best_non_null = next((e for e in nbest if e["text"]), None)
-    if best_non_null is None:
-        null_odds = float("inf")
-        best_non_null_text = ""
-    else:
-        best_span_score = best_non_null["start_logit"] + best_non_null["end_logit"]
-        null_odds = float(null_score - best_span_score)
-        best_non_null_text = best_non_null["text"]
+    null_odds = float("inf") if best_span_score is None else float(null_score - best_span_score)
     if version_2_with_negative and null_odds > null_score_diff_threshold:
         text = ""
     else:
@@ -372,6 +370,13 @@ def decode_answer(
         "null_odds": null_odds,
         "nbest": nbest,
     }
+
+
+def null_odds_for_json(null_odds):
+    """`null_odds` as a JSON number: +inf (no allowed span) becomes the
+    largest float, which strict JSON readers accept and which exceeds every
+    threshold, so the official SQuAD v2.0 script reads it as "no answer"."""
+    return sys.float_info.max if null_odds == float("inf") else float(null_odds)
 
 
 def _candidate_spans(windows, window_logits, n_best_size, max_answer_length):

@@ -54,7 +54,7 @@ from absl import flags, logging
 import keras_albert_cli
 import keras_albert
 from keras_albert.albert_squad_v2_question_answerer import AlbertSquadV2QuestionAnswerer
-from keras_albert.question_answering import decode_answer
+from keras_albert.question_answering import decode_answer, null_odds_for_json
 from keras_albert.squad_v2_answers import decode_beam_answer
 from keras_albert.task_spec import QuestionAnsweringSpec, SquadV2QuestionAnsweringSpec
 from . import common, squad, squad_metrics
@@ -212,13 +212,13 @@ def predict_answers(model, examples, features, spec, batch_size):
 def write_prediction_files(output_dir, answers):
     """Writes predictions.json, nbest_predictions.json and null_odds.json."""
     os.makedirs(output_dir, exist_ok=True)
-    for file_name, key in (
-        ("predictions.json", "text"),
-        ("nbest_predictions.json", "nbest"),
-        ("null_odds.json", "null_odds"),
+    for file_name, value in (
+        ("predictions.json", lambda answer: answer["text"]),
+        ("nbest_predictions.json", lambda answer: answer["nbest"]),
+        ("null_odds.json", lambda answer: null_odds_for_json(answer["null_odds"])),
     ):
         common.write_json(
-            os.path.join(output_dir, file_name), {qid: answer[key] for qid, answer in answers.items()}
+            os.path.join(output_dir, file_name), {qid: value(answer) for qid, answer in answers.items()}
         )
     logging.info("Wrote predictions for %d questions to %s", len(answers), output_dir)
 

@@ -76,3 +76,14 @@ def test_multiple_choice_lines_take_every_remaining_field_as_a_choice():
 def test_predict_reads_stdin_in_a_fresh_process(classifier_model_base):
     rows = json_lines(run_python(None, "-m", "export.predict", f"--model={classifier_model_base / '1'}", stdin="good\nbad\n"))
     assert len(rows) == 2 and all(row["label"] in LABEL_NAMES for row in rows)
+
+
+def test_a_token_ids_tflite_answers_an_empty_context_with_no_answer(albert_tokenizer):
+    from keras_albert.task_spec import QuestionAnsweringSpec
+
+    predictor = object.__new__(predict.TfliteTokenIdsPredictor)
+    predictor.spec, predictor.tokenizer = QuestionAnsweringSpec(sequence_length=32, doc_stride=8, max_query_length=8), albert_tokenizer
+    predictor.run = lambda inputs: pytest.fail("a context without tokens has no window to run")
+    rows = predictor({"question": ["Where?", "Who?"], "context": ["", "  \t "]})
+    assert [(row["answer_text"], row["has_answer"]) for row in rows] == [("", False)] * 2
+    assert all(row["null_odds"] > 1e300 for row in rows)  # Strict JSON, above every threshold.

@@ -87,11 +87,16 @@ def test_word_piece_offsets_are_those_of_tokenize_with_offsets(albert_tokenizer,
 
 
 @pytest.mark.parametrize("version_2_with_negative", [False, True])
-def test_answer_span_decoder_answers_as_decode_answer(albert_tokenizer, shared_data_dir, version_2_with_negative):
+@pytest.mark.parametrize("n_best_size", [5, 1])
+def test_answer_span_decoder_answers_as_decode_answer(
+    albert_tokenizer, shared_data_dir, version_2_with_negative, n_best_size
+):
     contexts = squad_contexts(shared_data_dir, 5) + ["Short.", "a b c"]
     rng = np.random.default_rng(2)
     length = 32
-    decoder = AnswerSpanDecoder(n_best_size=5, max_answer_length=6, version_2_with_negative=version_2_with_negative)
+    decoder = AnswerSpanDecoder(
+        n_best_size=n_best_size, max_answer_length=6, version_2_with_negative=version_2_with_negative
+    )
     all_starts, all_ends, offsets, is_max, question_ids, expected = [], [], [], [], [], []
     for question_index, context in enumerate(contexts):
         windows, _ = question_answering.encode_question_and_context(
@@ -100,7 +105,7 @@ def test_answer_span_decoder_answers_as_decode_answer(albert_tokenizer, shared_d
         starts = [rng.normal(size=length).astype(np.float32) * 3 for _ in windows]
         ends = [rng.normal(size=length).astype(np.float32) * 3 for _ in windows]
         answer = question_answering.decode_answer(
-            context, windows, starts, ends, n_best_size=5, max_answer_length=6,
+            context, windows, starts, ends, n_best_size=n_best_size, max_answer_length=6,
             version_2_with_negative=version_2_with_negative,
         )
         expected.append(answer)

@@ -232,6 +232,10 @@ def test_no_answer_wins_when_null_odds_exceed_the_threshold(albert_tokenizer):
     assert result["best_non_null_text"] == "France"
     assert decode(null_score_diff_threshold=3.5)["text"] == "France"
     assert "" in [entry["text"] for entry in result["nbest"]]
+    # "No answer" fills an n-best of one; the odds still come from the best span.
+    alone = decode(n_best_size=1)
+    assert [entry["text"] for entry in alone["nbest"]] == [""]
+    assert alone["null_odds"] == pytest.approx(3.0) and alone["best_non_null_text"] == "France"
     # Without v2.0 "no answer" is never predicted (the odds are still reported).
     v1 = decode_answer(context, windows, starts, ends)
     assert v1["text"] == "France" and v1["null_odds"] == pytest.approx(3.0)

@@ -130,3 +130,10 @@ def test_the_backbone_check_reads_squads_default_length_not_the_common_one(tmp_p
             "run_squad", "--train_file=unused.json", f"--spm_model_file={spm_model_path}",
             f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path}", "--do_train",
         ])
+
+
+def test_a_question_without_any_allowed_span_is_written_as_strict_json(tmp_path):
+    answers = {"q1": {"text": "", "best_non_null_text": "", "null_odds": float("inf"), "nbest": []}}
+    run_squad.write_prediction_files(tmp_path, answers)
+    null_odds = json.loads((tmp_path / "null_odds.json").read_text(), parse_constant=pytest.fail)
+    assert null_odds["q1"] > 1e300  # Above every threshold: "no answer" for the official script too.
