@@ -126,12 +126,18 @@ def _read_jsonl(path, labeled, max_examples):
         if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
             raise ValueError(f"{path}:{line_number}: `options` must be a list of strings.")
         _check_num_options(path, line_number, options, examples)
+        context = record.get("context")
+        if not isinstance(record["question"], str) or not isinstance(context, (str, type(None))):
+            raise ValueError(
+                f"{path}:{line_number}: `question` must be a string and `context` a string or absent; found "
+                f"question {type(record['question']).__name__}, context {type(context).__name__}."
+            )
         label = record.get("label")
         examples.append(
             ChoiceExample(
                 guid=str(record.get("id", f"{os.path.basename(path)}:{line_number}")),
-                context=str(record.get("context") or ""),
-                question=str(record["question"]),
+                context=context or "",
+                question=record["question"],
                 options=tuple(options),
                 label=None if label is None else _parse_label(path, line_number, label, len(options)),
             )

@@ -61,6 +61,18 @@ READER_CASES = {
         lambda path: multiple_choice.read_examples(path, labeled=True),
         "{path}:2:18: not valid UTF-8",
     ),
+    "multiple_choice_jsonl_question_not_a_string": (
+        "dev.jsonl",
+        b'{"question": "q", "options": ["a", "b"], "label": 0}\n{"question": null, "options": ["a", "b"], "label": 1}\n',
+        lambda path: multiple_choice.read_examples(path, labeled=True),
+        "{path}:2: `question` must be a string and `context` a string or absent; found question NoneType",
+    ),
+    "multiple_choice_jsonl_context_a_list": (
+        "dev.jsonl",
+        b'{"context": ["c"], "question": "q", "options": ["a", "b"], "label": 0}\n',
+        lambda path: multiple_choice.read_examples(path, labeled=True),
+        "{path}:1: `question` must be a string and `context` a string or absent; found question str, context list",
+    ),
     "swag_csv_invalid_utf8": (
         "val.csv",
         b",fold-ind,sent1,sent2,ending0,ending1,ending2,ending3,label\n0,1,A,B,c,d,e,f,0\n"
