@@ -132,10 +132,10 @@ def spec_from_flags(flag_values, squad_head):
     return QuestionAnsweringSpec(**fields)
 
 
-def _read(path, max_examples):
+def _read(path, max_examples, labeled=True):
     if not os.path.isfile(path):
         raise ValueError(f"{path} does not exist.")
-    examples = squad.read_squad_examples(path, max_examples=max_examples)
+    examples = squad.read_squad_examples(path, max_examples=max_examples, labeled=labeled)
     if not examples:
         raise ValueError(f"{path} has no questions.")
     num_unanswerable = sum(not example.answers for example in examples)
@@ -245,6 +245,18 @@ def main(argv):
     _check_files(config)
     squad_head = squad_head_of(FLAGS.squad_head, config.preset)
     spec = spec_from_flags(FLAGS, squad_head)
+    if config.do_eval or config.do_predict:
+        # Read before training, so that a bad file does not wait for the end of a long run.
+        max_examples = (
+            config.max_eval_examples if config.max_eval_examples is not None else config.max_predict_examples
+        )
+        predict_examples = _read(config.predict_file, max_examples, labeled=config.do_eval)
+        unanswerable = [example.question_id for example in predict_examples if not example.answers]
+        if config.do_eval and unanswerable and not spec.version_2_with_negative:
+            raise ValueError(
+                f"{config.predict_file} has {len(unanswerable)} questions without answers (e.g. "
+                f"{unanswerable[0]!r}): evaluate SQuAD v2.0 files with --version_2_with_negative."
+            )
     strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
@@ -271,16 +283,7 @@ def main(argv):
         common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
     if config.do_eval or config.do_predict:
-        max_examples = (
-            config.max_eval_examples if config.max_eval_examples is not None else config.max_predict_examples
-        )
-        examples = _read(config.predict_file, max_examples)
-        unanswerable = [example.question_id for example in examples if not example.answers]
-        if config.do_eval and unanswerable and not spec.version_2_with_negative:
-            raise ValueError(
-                f"{config.predict_file} has {len(unanswerable)} questions without answers (e.g. "
-                f"{unanswerable[0]!r}): evaluate SQuAD v2.0 files with --version_2_with_negative."
-            )
+        examples = predict_examples
         features = _encode(tokenizer, examples, spec, is_training=False, path=config.predict_file)
         answers = predict_answers(model, examples, features, spec, config.predict_batch_size)
         write_prediction_files(config.output_dir, answers)

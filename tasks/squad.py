@@ -53,12 +53,14 @@ class SquadExample(NamedTuple):
     is_impossible: bool
 
 
-def read_squad_examples(path, max_examples=None):
+def read_squad_examples(path, max_examples=None, labeled=True):
     """Reads and checks the questions of a SQuAD v1.1 or v2.0 JSON file.
 
     Args:
         path: str, a UTF-8 SQuAD JSON file.
         max_examples: optional int, keep only the first N questions.
+        labeled: bool. Whether every question must have `answers` (to
+            train or evaluate); questions to predict may come without.
 
     Returns:
         A list of `SquadExample` in file order.
@@ -81,7 +83,7 @@ def read_squad_examples(path, max_examples=None):
             where = f"article {article_index}, paragraph {paragraph_index}"
             context = _field(paragraph, "context", str, path, where)
             for qa in _field(paragraph, "qas", list, path, where):
-                example = _read_question(qa, context, path, where)
+                example = _read_question(qa, context, path, where, labeled)
                 if example.question_id in seen_ids:
                     raise ValueError(f"{path}: question id {example.question_id!r} appears twice.")
                 seen_ids.add(example.question_id)
@@ -106,7 +108,7 @@ def _field(record, name, kind, path, where):
     return value
 
 
-def _read_question(qa, context, path, where):
+def _read_question(qa, context, path, where, labeled):
     qid = _field(qa, "id", str, path, f"a question of {where}")
     where = f"question {qid!r}"
     question = _field(qa, "question", str, path, where)
@@ -115,7 +117,8 @@ def _read_question(qa, context, path, where):
     if not context.strip():
         raise ValueError(f"{path}: {where}: its paragraph's 'context' is empty.")
     answers = []
-    for answer_index, answer in enumerate(_field(qa, "answers", list, path, where)):
+    given = _field(qa, "answers", list, path, where) if labeled or "answers" in qa else []
+    for answer_index, answer in enumerate(given):
         answer_where = f"{where}, answer {answer_index}"
         text = _field(answer, "text", str, path, answer_where)
         answer_start = _field(answer, "answer_start", int, path, answer_where)

@@ -137,3 +137,39 @@ def test_a_question_without_any_allowed_span_is_written_as_strict_json(tmp_path)
     run_squad.write_prediction_files(tmp_path, answers)
     null_odds = json.loads((tmp_path / "null_odds.json").read_text(), parse_constant=pytest.fail)
     assert null_odds["q1"] > 1e300  # Above every threshold: "no answer" for the official script too.
+
+
+def unlabeled_questions_file(path, shared_data_dir, num_questions):
+    """The v1.1 part's first paragraph with its questions' answers removed."""
+    document = read_json(shared_data_dir / V1_FILE)
+    paragraph = document["data"][0]["paragraphs"][0]
+    paragraph["qas"] = [{"id": qa["id"], "question": qa["question"]} for qa in paragraph["qas"][:num_questions]]
+    document["data"] = [{"title": "t", "paragraphs": [paragraph]}]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return [qa["id"] for qa in paragraph["qas"]]
+
+
+def test_questions_without_answers_are_predicted(tmp_path, shared_data_dir, spm_model_path, albert_config_file):
+    ids = unlabeled_questions_file(tmp_path / "questions.json", shared_data_dir, 3)
+    run(
+        f"--predict_file={tmp_path / 'questions.json'}", f"--spm_model_file={spm_model_path}",
+        f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path / 'out'}", "--do_predict",
+    )
+    assert sorted(read_json(tmp_path / "out" / "predictions.json")) == sorted(ids)
+    # Evaluating them needs the answers.
+    with pytest.raises(ValueError, match="has no field 'answers'"):
+        run(
+            f"--predict_file={tmp_path / 'questions.json'}", f"--spm_model_file={spm_model_path}",
+            f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path / 'eval'}", "--do_eval",
+        )
+
+
+def test_a_bad_predict_file_is_reported_before_training(tmp_path, shared_data_dir, spm_model_path, albert_config_file):
+    (tmp_path / "bad.json").write_text(json.dumps({"data": [{"paragraphs": [{"qas": []}]}]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="has no field 'context'"):
+        run(
+            f"--train_file={shared_data_dir / V1_FILE}", f"--predict_file={tmp_path / 'bad.json'}",
+            f"--spm_model_file={spm_model_path}", f"--albert_config_file={albert_config_file}",
+            f"--output_dir={tmp_path / 'out'}", "--do_train", "--do_predict", "--max_train_examples=8",
+        )
+    assert not (tmp_path / "out").exists()  # Nothing was trained.
