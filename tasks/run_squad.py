@@ -138,8 +138,11 @@ def _read(path, max_examples, labeled=True):
     examples = squad.read_squad_examples(path, max_examples=max_examples, labeled=labeled)
     if not examples:
         raise ValueError(f"{path} has no questions.")
-    num_unanswerable = sum(not example.answers for example in examples)
-    logging.info("Read %d questions (%d unanswerable) from %s", len(examples), num_unanswerable, path)
+    if labeled:
+        num_unanswerable = sum(not example.answers for example in examples)
+        logging.info("Read %d questions (%d unanswerable) from %s", len(examples), num_unanswerable, path)
+    else:
+        logging.info("Read %d questions from %s", len(examples), path)
     return examples
 
 
