@@ -32,6 +32,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 import keras_albert
+from keras_albert import task_spec
 from keras_albert.task_spec import TextClassificationSpec
 from . import common, glue, metrics
 
@@ -82,6 +83,28 @@ def spec_of(task, sequence_length):
     )
 
 
+def check_preset_task(config, spec, task_name):
+    """Refuses to evaluate or predict with a classifier preset fine-tuned
+    for another task (other labels, or pairs against single sentences)."""
+    preset = config.preset
+    if not preset or config.init_checkpoint or not common.is_task_preset(preset, keras_albert.AlbertTextClassifier):
+        return
+    saved = task_spec.load_task_spec(preset, required=False)
+    if not isinstance(saved, TextClassificationSpec):
+        return
+    differences = [
+        f"{name} {getattr(saved, name)!r} (--task_name={task_name}: {getattr(spec, name)!r})"
+        for name in ("labels", "text_pair")
+        if getattr(saved, name) != getattr(spec, name)
+    ]
+    if not differences:
+        return
+    message = f"--preset={preset} is a classifier fine-tuned with {' and '.join(differences)}"
+    if not config.do_train:
+        raise ValueError(f"{message}. Pass --do_train to fine-tune it on this task.")
+    logging.warning("%s; fine-tuning it on this task.", message)
+
+
 @common.stops_cleanly
 def main(argv):
     del argv
@@ -95,6 +118,20 @@ def main(argv):
         )
     task = glue.get_task(FLAGS.task_name)
     spec = spec_of(task, FLAGS.max_seq_length)
+    check_preset_task(config, spec, FLAGS.task_name)
+    # Every file is read before the model is built, so that a missing or
+    # malformed one does not wait for the end of training.
+    train_examples = (
+        _read(task, config.data_dir, task.train_file, True, config.max_train_examples) if config.do_train else None
+    )
+    eval_sets = [
+        (file_name, prefix, _read(task, config.data_dir, file_name, True, config.max_eval_examples))
+        for file_name, prefix in (task.eval_files if config.do_eval else ())
+    ]
+    predict_sets = [
+        (file_name, submission_name, _read(task, config.data_dir, file_name, False, config.max_predict_examples))
+        for file_name, submission_name in (task.predict_files if config.do_predict else ())
+    ]
     strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
@@ -105,11 +142,10 @@ def main(argv):
     preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=spec.sequence_length)
 
     if config.do_train:
-        examples = _read(task, config.data_dir, task.train_file, True, config.max_train_examples)
-        features = _encode(preprocessor, task, examples, "train")
+        features = _encode(preprocessor, task, train_examples, "train")
         dataset = common.training_dataset(
             features,
-            _label_ids(task, examples),
+            _label_ids(task, train_examples),
             config.train_batch_size,
             spec.sequence_length,
             seed=config.seed,
@@ -128,8 +164,7 @@ def main(argv):
 
     if config.do_eval:
         results = {}
-        for file_name, prefix in task.eval_files:
-            examples = _read(task, config.data_dir, file_name, True, config.max_eval_examples)
+        for file_name, prefix, examples in eval_sets:
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
                 model, features, config.eval_batch_size, spec.sequence_length
@@ -140,8 +175,7 @@ def main(argv):
 
     if config.do_predict:
         os.makedirs(config.output_dir, exist_ok=True)
-        for file_name, submission_name in task.predict_files:
-            examples = _read(task, config.data_dir, file_name, False, config.max_predict_examples)
+        for file_name, submission_name, examples in predict_sets:
             features = _encode(preprocessor, task, examples, file_name)
             outputs = common.predict_in_length_order(
                 model, features, config.predict_batch_size, spec.sequence_length

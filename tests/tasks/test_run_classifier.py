@@ -83,10 +83,13 @@ def test_mrpc_writes_a_glue_submission_and_its_preset_reproduces_the_evaluation(
     assert reloaded["accuracy"] == results["accuracy"]
     assert reloaded["loss"] == pytest.approx(results["loss"], rel=1e-5)
 
-    # Its 2-class head cannot evaluate a 3-class task.
-    with pytest.raises(ValueError, match=r"holds a AlbertTextClassifier with \{'num_classes': 2\}"):
+    # Its head cannot evaluate another task: other labels, or single sentences.
+    with pytest.raises(ValueError, match=r"fine-tuned with labels \('0', '1'\) \(--task_name=mnli: "):
         run("--task_name=mnli", f"--data_dir={tmp_path}", f"--preset={output_dir}",
             f"--output_dir={tmp_path / 'mnli'}", "--do_eval")
+    with pytest.raises(ValueError, match=r"fine-tuned with text_pair True \(--task_name=sst-2: False\)"):
+        run("--task_name=sst-2", f"--data_dir={shared_data_dir / 'sst2'}", f"--preset={output_dir}",
+            f"--output_dir={tmp_path / 'sst2'}", "--do_eval")
 
     # As served: the preset's classifier takes raw sentence pairs.
     classifier = keras_albert.AlbertTextClassifier.from_preset(str(output_dir))
@@ -129,3 +132,16 @@ def test_missing_task_or_model_flags_are_reported(tmp_path):
         run("--albert_config_file=c.json", f"--output_dir={tmp_path}", "--do_eval")
     with pytest.raises(ValueError, match="Pass --preset"):
         run("--task_name=sst-2", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}", "--do_eval")
+
+
+def test_a_missing_eval_file_is_reported_before_training(tmp_path, spm_model_path, albert_config_file):
+    data_dir = tmp_path / "STS-B"
+    data_dir.mkdir()
+    (data_dir / "train.tsv").write_text(STSB_TRAIN)
+    with pytest.raises(ValueError, match=r"dev.tsv does not exist \(--data_dir="):
+        run(
+            "--task_name=sts-b", f"--data_dir={data_dir}", f"--spm_model_file={spm_model_path}",
+            f"--albert_config_file={albert_config_file}", f"--output_dir={tmp_path / 'out'}",
+            "--do_train", "--do_eval",
+        )
+    assert not (tmp_path / "out").exists()  # Nothing was trained.
