@@ -256,6 +256,8 @@ def test_run_squad_on_a_file_of_misaligned_answers_names_the_file(tmp_path, spm_
 
 
 def classifier_args(tmp_path, *args):
+    # A valid SST-2 train file: the files are read before the model is built.
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\na fine film\t1\n", encoding="utf-8")
     return [
         "run_classifier", "--do_train", "--task_name=sst-2", f"--data_dir={tmp_path}",
         f"--output_dir={tmp_path / 'out'}", *args,
