@@ -93,6 +93,15 @@ def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
     sequence_length = FLAGS.max_seq_length
+    # Every file is read before the model is built, so that a missing or
+    # malformed one does not wait for the end of training.
+    train_examples = (
+        _read(config.train_file, True, config.max_train_examples, "train_file") if config.do_train else None
+    )
+    eval_examples = _read(config.eval_file, True, config.max_eval_examples, "eval_file") if config.do_eval else None
+    predict_examples = (
+        _read(config.predict_file, False, config.max_predict_examples, "predict_file") if config.do_predict else None
+    )
     strategy = common.watch_workers(common.configure_runtime(config))
     tokenizer = common.load_tokenizer(config)
     with strategy.scope():
@@ -101,7 +110,7 @@ def main(argv):
     preprocessor = keras_albert.AlbertPreprocessor(tokenizer, sequence_length=sequence_length)
 
     if config.do_train:
-        examples = _read(config.train_file, True, config.max_train_examples, "train_file")
+        examples = train_examples
         features = encode_choices(preprocessor, examples, "train")
         labels = np.array([example.label for example in examples], np.int32)
         dataset = common.training_dataset(
@@ -115,7 +124,7 @@ def main(argv):
         common.save_trained_model(model, config.output_dir, tokenizer, spec)
 
     if config.do_eval:
-        examples = _read(config.eval_file, True, config.max_eval_examples, "eval_file")
+        examples = eval_examples
         features = encode_choices(preprocessor, examples, "eval")
         logits = common.predict_in_length_order(model, features, config.eval_batch_size, sequence_length)
         results = metrics.compute_metrics(("accuracy",), [example.label for example in examples], logits)
@@ -123,7 +132,7 @@ def main(argv):
         common.write_eval_results(config.output_dir, results)
 
     if config.do_predict:
-        examples = _read(config.predict_file, False, config.max_predict_examples, "predict_file")
+        examples = predict_examples
         features = encode_choices(preprocessor, examples, "predict")
         logits = common.predict_in_length_order(
             model, features, config.predict_batch_size, sequence_length

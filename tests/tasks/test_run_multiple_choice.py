@@ -129,3 +129,18 @@ def test_program_trains_evaluates_predicts_and_reloads_its_preset(tmp_path, tiny
     reloaded = json.loads((reloaded_dir / "eval_results.json").read_text())
     assert reloaded["accuracy"] == results["accuracy"]
     assert reloaded["loss"] == pytest.approx(results["loss"], rel=1e-5)
+
+
+def test_a_bad_predict_file_is_reported_before_training(tmp_path, tiny_model_files, spm_model_path):
+    train = write_jsonl(tmp_path / "train.jsonl", STORIES)
+    (tmp_path / "test.jsonl").write_text('{"question": "q", "options": "not a list"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test.jsonl:1: `options` must be a list of strings"):
+        common.run_program(
+            run_multiple_choice.main,
+            [
+                "run_multiple_choice", f"--train_file={train}", f"--predict_file={tmp_path / 'test.jsonl'}",
+                f"--spm_model_file={spm_model_path}", f"--albert_config_file={tiny_model_files / 'albert_config.json'}",
+                f"--output_dir={tmp_path / 'out'}", "--do_train", "--do_predict", "--max_seq_length=32",
+            ],
+        )
+    assert not (tmp_path / "out").exists()  # Nothing was trained.
