@@ -1,7 +1,7 @@
 """Runs the benchmark suite: keras-albert against its peers, in one command.
 
 ```
-python -m bench.run                                  # everything, ALBERT-base (~15 min idle 2-core CPU)
+python -m bench.run                                  # everything, ALBERT-base (~20 min idle 2-core CPU)
 python -m bench.run --scenarios=train_fixed,infer_fixed --repeats=3
 python -m bench.run --implementations=ours_xla,hf_torch --scenarios=infer_fixed
 python -m bench.run --size=tiny --repeats=1          # seconds: checks the harness

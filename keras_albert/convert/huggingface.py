@@ -9,8 +9,12 @@ code from the file, and refused when torch is absent.
 
 Example:
 ```python
+from keras_albert.convert import export_checkpoint, load_huggingface_checkpoint
+
 classifier = load_huggingface_checkpoint("albert-sst2/")  # AlbertTextClassifier
-save_huggingface_checkpoint(classifier, "albert-sst2-hf/", spm_model_file)
+export_checkpoint(
+    classifier, "huggingface", "albert-sst2-hf/", spm_model_file="albert-sst2/spiece.model"
+)
 # then, in PyTorch: AlbertForSequenceClassification.from_pretrained("albert-sst2-hf/")
 ```
 """
