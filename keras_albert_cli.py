@@ -20,9 +20,13 @@ user's run, so every program starts quiet:
 - `quiet_native_logs()` mutes the C++ lines of a step that prints them
   (the TFLite quantizer's settings line).
 
-The programs' own messages (absl logging, Keras progress bars) are kept.
-`--verbosity=1` (absl's flag, also `-v 1`) or `KERAS_ALBERT_VERBOSE=1`
-keeps all of TensorFlow's output.
+The programs' own messages are kept, written for people: a log line is
+`HH:MM:SS message` (warnings and errors say so) instead of absl's prefix
+of date, thread id and source line, and a bad input (a `ValueError`, which
+names the file, line or flag) ends the program with `error: <message>`
+and exit status 1 instead of a traceback. `--verbosity=1` (absl's flag,
+also `-v 1`) or `KERAS_ALBERT_VERBOSE=1` keeps absl's format, the
+tracebacks and all of TensorFlow's output.
 
 ## Help
 
@@ -47,6 +51,7 @@ happen inside `start_tensorflow`.
 """
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -99,13 +104,25 @@ def start_tensorflow(argv=None):
         with captured_stderr():
             import keras_albert  # noqa: F401
             import tensorflow  # noqa: F401
+    from absl import logging as absl_logging
+
+    handler = absl_logging.get_absl_handler()
+    handler.setFormatter(ReadableLogFormatter())
     if "tensorflow" in sys.modules:
         sys.modules["tensorflow"].get_logger().setLevel("ERROR")
-        from absl import logging as absl_logging
-
-        handler = absl_logging.get_absl_handler()
         if _is_not_tensorflow_info not in handler.filters:
             handler.addFilter(_is_not_tensorflow_info)
+
+
+class ReadableLogFormatter(logging.Formatter):
+    """`HH:MM:SS message`, with `warning:` / `error:` before the message where it is one."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(level_marker)s%(message)s", datefmt="%H:%M:%S")
+
+    def format(self, record):
+        record.level_marker = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        return super().format(record)
 
 
 def _is_not_tensorflow_info(record):
@@ -224,7 +241,22 @@ def run(main, argv=None):
         app.define_help_flags()  # absl's --verbosity etc., as a normal start defines them.
         sys.stdout.write(program_help(sys.modules[main.__module__]))
         sys.exit(0)
-    app.run(main, argv=argv)
+    app.run(main if wants_verbose(argv) else _bad_input_without_traceback(main), argv=argv)
+
+
+def _bad_input_without_traceback(main):
+    """`main`, ending on a `ValueError` (the programs' bad-input error, which
+    names the file, line or flag at fault) with its message alone."""
+
+    @functools.wraps(main)
+    def main_reporting_bad_input(argv):
+        try:
+            return main(argv)
+        except ValueError as error:
+            sys.stderr.write(f"error: {error}\n(--verbosity=1 shows where it was raised)\n")
+            sys.exit(1)
+
+    return main_reporting_bad_input
 
 
 # === Console scripts ===

@@ -39,6 +39,7 @@ import functools
 import json
 import math
 import os
+import sys
 import typing
 
 import keras
@@ -733,6 +734,15 @@ def inference_dataset(features, batch_size, max_seq_length, order):
     return dataset.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def progress_verbosity(inference=False):
+    """Keras' `verbose` for `fit` (`inference`: `predict`, `evaluate`):
+    progress bars on a terminal; in a log file, where a bar is a line of
+    control codes, one line per epoch with its time (and no inference bar)."""
+    if sys.stdout.isatty():
+        return 1
+    return 0 if inference else 2
+
+
 def predict_in_length_order(model, features, batch_size, max_seq_length):
     """`model.predict` over examples sorted by length; outputs in input order.
 
@@ -742,7 +752,9 @@ def predict_in_length_order(model, features, batch_size, max_seq_length):
     token axis (`[batch, seq_len, ...]`) are padded to the longest batch.
     """
     order = np.argsort(_sequence_lengths(features), kind="stable")
-    outputs = model.predict(inference_dataset(features, batch_size, max_seq_length, order))
+    outputs = model.predict(
+        inference_dataset(features, batch_size, max_seq_length, order), verbose=progress_verbosity(inference=True)
+    )
     inverse = np.argsort(order, kind="stable")
     return tf.nest.map_structure(lambda x: _to_dense_numpy(x)[inverse], outputs)
 
@@ -807,7 +819,8 @@ def train_model(model, dataset, steps_per_epoch, config, strategy, **compile_kwa
             )
         )
     history = model.fit(
-        dataset.repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False
+        dataset.repeat(), epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, shuffle=False,
+        verbose=progress_verbosity(),
     )
     write_step_history(config.output_dir, guard)
     return history
@@ -869,6 +882,16 @@ def write_json(path, value):
         f.write("\n")
 
 
+def results_table(results):
+    """`results` (name -> value) as aligned `name  value` lines, sorted by name."""
+    width = max(map(len, results), default=0)
+
+    def shown(value):
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    return "\n".join(f"  {name:<{width}}  {shown(value)}" for name, value in sorted(results.items()))
+
+
 def write_eval_results(output_dir, results):
     """Writes `<output_dir>/eval_results.json` (metric name -> value) and logs it.
 
@@ -881,7 +904,6 @@ def write_eval_results(output_dir, results):
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "eval_results.json")
     write_json(path, results)
-    for name, value in sorted(results.items()):
-        logging.info("eval %s = %s", name, value)
+    logging.info("Evaluation (%s):\n%s", path, results_table(results))
     training_curves.write_training_curves(output_dir)  # Adds the evaluation to the curves.
     return path

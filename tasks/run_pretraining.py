@@ -233,7 +233,7 @@ def train(model, strategy, files, metadata, is_chief, config, pretraining):
             initial_epoch=first_epoch + (step - phase_start) // steps_per_epoch,
             epochs=end_epoch,
             callbacks=callbacks,
-            verbose=1 if is_chief else 0,
+            verbose=common.progress_verbosity() if is_chief else 0,
         )
         for name, values in fit.history.items():
             history.setdefault(name, []).extend(float(v) for v in values)
@@ -308,7 +308,7 @@ def pretrain(strategy, config, pretraining):
                 distributed_dataset(strategy, eval_files, config.eval_batch_size, 0, metadata, pretraining, config.seed),
                 steps=pretraining.max_eval_steps,
                 return_dict=True,
-                verbose=1 if is_chief else 0,
+                verbose=common.progress_verbosity(inference=True) if is_chief else 0,
             )
         if is_chief:
             common.write_eval_results(config.output_dir, {k: float(v) for k, v in results.items()})

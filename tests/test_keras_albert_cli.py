@@ -168,3 +168,37 @@ def test_every_command_names_a_program_with_an_entry_point():
         assert "\ndef run_command():" in source or "\ndef main(argv=None):" in source, module_name
     assert keras_albert_cli.installed_module_name("tasks.run_ner") == "keras_albert_tasks.run_ner"
     assert keras_albert_cli.installed_module_name("export.tflite") == "keras_albert_export.tflite"
+
+
+def test_log_lines_read_time_and_message_and_mark_warnings():
+    import logging
+
+    formatter = keras_albert_cli.ReadableLogFormatter()
+
+    def line(level, message):
+        return formatter.format(logging.LogRecord("absl", level, "/x/common.py", 885, message, None, None))
+
+    assert re.fullmatch(r"\d\d:\d\d:\d\d Read 64 examples", line(logging.INFO, "Read 64 examples"))
+    assert re.fullmatch(r"\d\d:\d\d:\d\d warning: 30 of 64 sequences", line(logging.WARNING, "30 of 64 sequences"))
+
+
+def _run_classifier_without_data(*extra_args):
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_ALBERT_VERBOSE")}
+    return subprocess.run(
+        [sys.executable, "-m", "tasks.run_classifier", "--task_name=sst-2", "--data_dir=/nonexistent",
+         f"--albert_config_file={REPO}/nonexistent.json", "--output_dir=/nonexistent/out", "--do_train",
+         *extra_args],
+        cwd=REPO, env=dict(env, KERAS_BACKEND="tensorflow"), capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_bad_input_ends_a_program_with_its_message_not_a_traceback():
+    result = _run_classifier_without_data()
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: /nonexistent/train.tsv does not exist (--data_dir=/nonexistent, --task_name=sst-2).\n"
+        "(--verbosity=1 shows where it was raised)\n"
+    )
+    assert "Traceback" not in result.stderr
+    verbose = _run_classifier_without_data("--verbosity=1")
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import types
+import sys
 
 import keras
 import numpy as np
@@ -253,3 +254,19 @@ def test_auto_precision_follows_the_cpu_and_warns_when_bf16_will_not_be_fast(
         assert warnings == []
     else:
         assert len(warnings) == 1 and warning in warnings[0]
+
+
+def test_evaluation_results_print_as_an_aligned_table():
+    table = common.results_table({"num_examples": 64, "accuracy": 0.515625, "f1": None})
+    assert table.splitlines() == [
+        "  accuracy      0.5156",
+        "  f1            None",
+        "  num_examples  64",
+    ]
+
+
+def test_keras_progress_is_one_line_per_epoch_in_a_log_file(monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert (common.progress_verbosity(), common.progress_verbosity(inference=True)) == (2, 0)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert (common.progress_verbosity(), common.progress_verbosity(inference=True)) == (1, 1)
