@@ -162,9 +162,17 @@ def spans_to_tags(spans, num_words, scheme="IOB2"):
     return tags
 
 
-def label_list_from_tags(tag_sequences):
-    """The sorted set of tags in `tag_sequences`: deterministic label ids."""
-    return sorted({tag for tags in tag_sequences for tag in tags})
+def label_list_from_tags(tag_sequences, scheme="IOB2"):
+    """The labels of a model trained on `tag_sequences`, sorted: deterministic ids.
+
+    Every entity type seen gets all of `scheme`'s tags for it, and "O" is
+    always a label: a training sample that has `B-product` but no
+    `I-product` still evaluates files where a product spans two words.
+    """
+    _check_scheme(scheme)
+    entity_types = {tag.partition("-")[2] for tags in tag_sequences for tag in tags if tag != OUTSIDE_TAG}
+    prefixes = _SCHEME_PREFIXES[scheme]
+    return sorted({OUTSIDE_TAG} | {f"{prefix}-{entity_type}" for entity_type in entity_types for prefix in prefixes})
 
 
 def tokenize_words(tokenizer, words):

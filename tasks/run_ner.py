@@ -197,7 +197,7 @@ def _labels_and_scheme(config, tag_scheme):
     if config.do_train:
         scheme = tag_scheme or "IOB2"
         sentences = _read(config.train_file, "train_file", scheme, config.max_train_examples)
-        labels = token_labels.label_list_from_tags(sentence.tags for sentence in sentences)
+        labels = token_labels.label_list_from_tags((sentence.tags for sentence in sentences), scheme)
         saved = None
         if config.preset and not config.init_checkpoint and os.path.isdir(config.preset):
             saved = task_spec.load_task_spec(config.preset, required=False)

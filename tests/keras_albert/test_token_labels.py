@@ -105,9 +105,10 @@ def test_spans_to_tags_rejects_overlapping_or_out_of_range_spans():
         spans_to_tags([("PER", 3, 5)], 5)
 
 
-def test_label_list_is_sorted():
+def test_label_list_is_sorted_and_has_every_tag_of_each_type_seen():
     labels = label_list_from_tags([["O", "B-person"], ["I-person", "O", "B-group"]])
-    assert labels == ["B-group", "B-person", "I-person", "O"]
+    assert labels == ["B-group", "B-person", "I-group", "I-person", "O"]
+    assert label_list_from_tags([["S-loc"]], "BIOES") == ["B-loc", "E-loc", "I-loc", "O", "S-loc"]
 
 
 def test_a_short_sentence_is_one_window_whose_first_pieces_carry_the_labels():
