@@ -209,6 +209,11 @@ def read_examples(task, path, labeled, max_examples=None):
         lines.pop()
     if task.headerless_columns and labeled:
         columns, first_line = task.headerless_columns, 1
+        if lines and set(_strip_eol(lines[0]).split("\t")) & set(columns):
+            raise ValueError(
+                f"{path}:1: looks like a header ({_strip_eol(lines[0])!r:.80}); {task.name} train and dev files "
+                f"have none: their columns are {list(columns)}. Remove the line."
+            )
     else:
         columns, first_line = tuple(_strip_eol(lines[0]).split("\t")) if lines else (), 2
     required = [task.text_a_column, task.text_b_column]

@@ -116,6 +116,12 @@ def test_cola_train_without_header_and_test_with_header(tmp_path):
     ]
 
 
+def test_a_cola_train_file_with_a_header_is_an_error_saying_so(tmp_path):
+    path = write(tmp_path, "train.tsv", "sentence_source\tlabel\tlabel_notes\tsentence\n" + COLA_TRAIN)
+    with pytest.raises(ValueError, match=r"train.tsv:1: looks like a header .* cola train and dev files have none"):
+        glue.read_examples(glue.get_task("cola"), path, labeled=True)
+
+
 def test_stsb_scores_are_floats_and_the_task_is_regression(tmp_path):
     task = glue.get_task("sts-b")
     assert task.is_regression and task.num_classes == 1
