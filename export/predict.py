@@ -34,6 +34,7 @@ with: a SavedModel's `assets/task_spec.json`, or for a `.tflite` the
   those of the task programs.
 """
 
+import io
 import json
 import os
 import sys
@@ -107,6 +108,21 @@ def split_fields(lines, input_names, first_line_number=1):
     if takes_choices and len({len(choices) for choices in columns["choices"]}) > 1:
         raise ValueError(f"input lines {first_line_number}..: every line of a batch needs the same number of choices.")
     return columns
+
+
+def check_text_chars(columns, max_text_chars, first_line_number=1):
+    """Raises a `ValueError` naming the first input line with a text over the SavedModel's `max_text_chars`."""
+    names = list(columns)
+    for index in range(len(columns[names[0]])):
+        for name in names:
+            value = columns[name][index]
+            longest = max(map(len, value)) if isinstance(value, list) else len(value)
+            if longest > max_text_chars:
+                raise ValueError(
+                    f"input line {first_line_number + index}: {longest} characters in {name}, more than the "
+                    f"SavedModel's max_text_chars={max_text_chars} (set at export: export.saved_model "
+                    "--max_text_chars)."
+                )
 
 
 def input_names(spec):
@@ -196,9 +212,10 @@ class SavedModelPredictor:
     def __init__(self, path):
         import tensorflow_text  # noqa: F401  (the signature's text ops)
 
-        from .saved_model import read_export_spec
+        from .saved_model import read_export_spec, read_serving_limits
 
         self.spec = read_export_spec(path)
+        self.limits = read_serving_limits(path)
         self.input_names = input_names(self.spec)
         self.function = tf.saved_model.load(path).signatures[serving_signatures.DEFAULT_SIGNATURE]
 
@@ -345,17 +362,32 @@ def predict(FLAGS):
     """Runs the model `FLAGS.model` on every line of `FLAGS.input`."""
     flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     predictor = make_predictor(FLAGS)
-    source = sys.stdin if FLAGS.input == "-" else open(FLAGS.input, encoding="utf-8", errors="replace")
+    # A SavedModel refuses requests over its serving limits; .tflite files have none.
+    limits = getattr(predictor, "limits", None)
+    if limits and FLAGS.batch_size > limits.max_batch_size:
+        raise ValueError(
+            f"--batch_size={FLAGS.batch_size} exceeds the SavedModel's max_batch_size={limits.max_batch_size} "
+            f"(set at export: export.saved_model --max_batch_size); pass --batch_size={limits.max_batch_size} or less."
+        )
+    # Bytes that are not UTF-8 become U+FFFD, from stdin as from a file.
+    if FLAGS.input == "-":
+        source = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+    else:
+        source = open(FLAGS.input, encoding="utf-8", errors="replace")
     sink = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", encoding="utf-8")
     try:
         lines = [line.rstrip("\n").rstrip("\r") for line in source]
         for start in range(0, len(lines), FLAGS.batch_size):
             columns = split_fields(lines[start : start + FLAGS.batch_size], predictor.input_names, start + 1)
+            if limits:
+                check_text_chars(columns, limits.max_text_chars, start + 1)
             for row in predictor(columns):
                 sink.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         sink.flush()
     finally:
-        if source is not sys.stdin:
+        if FLAGS.input == "-":
+            source.detach()  # Closing the wrapper would close stdin.
+        else:
             source.close()
         if sink is not sys.stdout:
             sink.close()

@@ -55,7 +55,7 @@ from absl import flags
 import keras_albert_cli
 import keras_albert
 from . import serving_signatures, warmup
-from keras_albert import flag_ranges, task_spec
+from keras_albert import flag_ranges, question_answering, sliding_windows, task_spec, token_labels
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
 
@@ -79,21 +79,67 @@ def next_version(model_base):
     return max(versions, default=0) + 1
 
 
-def _warmup_requests(spec):
-    texts = list(WARMUP_TEXTS)
-    if isinstance(spec, task_spec.QuestionAnsweringSpec):  # Also the original SQuAD v2.0 head's.
-        inputs = {"question": ["What is it?"] * len(texts), "context": texts}
-    elif spec.TASK == "multiple_choice":
-        inputs = {"context": texts, "question": ["Which is it?"] * len(texts), "choices": [["this", "that"]] * len(texts)}
-    elif spec.TASK == "pretraining":
-        inputs = {"text": [text + " [MASK]" for text in texts]}
-    elif getattr(spec, "text_pair", False):
-        inputs = {"text": texts, "text_pair": texts[::-1]}
-    else:
-        inputs = {"text": texts}
-    requests = [(serving_signatures.DEFAULT_SIGNATURE, {k: v[i : i + 1] for k, v in inputs.items()}) for i in range(len(texts))]
-    requests.append((serving_signatures.DEFAULT_SIGNATURE, inputs))
+def _warmup_requests(spec, tokenizer, limits):
+    """`serving_default` requests for TF Serving to replay, each within `limits`.
+
+    TF Serving does not load a version whose warmup fails, so texts are cut
+    to `max_text_chars`, a text in more windows than `max_windows_per_request`
+    is halved until it fits, and the batched request holds only the rows
+    that fit `max_batch_size` and the window limit together.
+    """
+    rows = []
+    for index, text in enumerate(WARMUP_TEXTS):
+        while True:
+            row = _warmup_row(spec, text, WARMUP_TEXTS[-1 - index], limits)
+            windows = _warmup_windows(spec, tokenizer, row)
+            if windows <= limits.max_windows_per_request:
+                break
+            text = text[: len(text) // 2]
+        rows.append((row, windows))
+    requests = [(serving_signatures.DEFAULT_SIGNATURE, {k: [v] for k, v in row.items()}) for row, _ in rows]
+    batch, batch_windows = [], 0
+    for row, windows in rows[: limits.max_batch_size]:
+        if batch_windows + windows > limits.max_windows_per_request:
+            break
+        batch.append(row)
+        batch_windows += windows
+    if len(batch) > 1:
+        requests.append((serving_signatures.DEFAULT_SIGNATURE, {k: [row[k] for row in batch] for k in batch[0]}))
     return requests
+
+
+def _warmup_row(spec, text, other_text, limits):
+    """One row of `serving_default` inputs, every string cut to `limits.max_text_chars`."""
+    if isinstance(spec, task_spec.QuestionAnsweringSpec):  # Also the original SQuAD v2.0 head's.
+        row = {"question": "What is it?", "context": text}
+    elif spec.TASK == "multiple_choice":  # Every option is a window.
+        choices = ["this", "that"][: limits.max_windows_per_request]
+        row = {"context": text, "question": "Which is it?", "choices": choices}
+    elif spec.TASK == "pretraining":
+        row = {"text": text + " [MASK]"}
+    elif getattr(spec, "text_pair", False):
+        row = {"text": text, "text_pair": other_text}
+    else:
+        row = {"text": text}
+    cut = lambda value: [cut(v) for v in value] if isinstance(value, list) else value[: limits.max_text_chars]
+    return {name: cut(value) for name, value in row.items()}
+
+
+def _warmup_windows(spec, tokenizer, row):
+    """The windows `serving_default` packs for `row`, by the Python references of its rules."""
+    if spec.TASK == "token_classification":
+        pieces, _ = token_labels.tokenize_words(tokenizer, row["text"].split())
+        return len(token_labels.windows_for_words(
+            pieces, spec.sequence_length, tokenizer.cls_token_id, tokenizer.sep_token_id, spec.window_stride
+        ))
+    if isinstance(spec, task_spec.QuestionAnsweringSpec):
+        question = tokenizer.tokenize_python(row["question"])[: spec.max_query_length]
+        capacity = spec.sequence_length - 3 - len(question)
+        context, _ = question_answering.tokenize_with_offsets(tokenizer, row["context"])
+        return len(sliding_windows.window_spans(len(context), capacity, min(capacity, spec.doc_stride)))
+    if spec.TASK == "multiple_choice":
+        return len(row["choices"])
+    return 0
 
 
 def export_saved_model(model, tokenizer, model_base, version=None, overwrite=False, spec=None, limits=None, **overrides):
@@ -164,7 +210,7 @@ def export_saved_model(model, tokenizer, model_base, version=None, overwrite=Fal
             archive._tf_trackable.serving_config = tf.saved_model.Asset(config_path)
             archive._tf_trackable.task_spec = tf.saved_model.Asset(task_spec.spec_path(scratch))
             archive.write_out(staging, verbose=False)
-        warmup.write_warmup_requests(staging, _warmup_requests(spec))
+        warmup.write_warmup_requests(staging, _warmup_requests(spec, tokenizer, limits))
         if os.path.exists(version_dir):
             shutil.rmtree(version_dir)
         os.replace(staging, version_dir)

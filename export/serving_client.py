@@ -42,12 +42,14 @@ per line, tab-separated fields as `export.predict` reads them) and writes
 
 import base64
 import concurrent.futures
+import http.client
+import io
 import json
 import os
 import socket
 import sys
-import urllib.error
-import urllib.request
+import time
+import urllib.parse
 
 import grpc
 import numpy as np
@@ -62,7 +64,7 @@ from tensorflow_serving.apis import (
 )
 
 import keras_albert_cli
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -381,21 +383,47 @@ class _RestTransport:
         pass
 
     def _request(self, url, body=None):
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        """The JSON answer to a GET (or a POST of `body`), all of it within the client's timeout."""
+        deadline = time.monotonic() + self.client.timeout
+        parts = urllib.parse.urlsplit(url)
+        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = connection_class(parts.netloc, timeout=self.client.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise _http_error(self.client, error) from None
+            connection.request(
+                "GET" if body is None else "POST",
+                urllib.parse.urlunsplit(("", "", parts.path, parts.query, "")),
+                body=None if body is None else json.dumps(body).encode("utf-8"),
+                headers={"Content-Type": "application/json"},
+            )
+            sock = connection.sock  # The connection lets go of it once a closing response arrives.
+
+            def within_deadline():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
+
+            within_deadline()
+            response = connection.getresponse()
+            # A socket timeout bounds one read only: the body is read in
+            # chunks so that a server trickling bytes is cut off at the deadline.
+            chunks = []
+            while True:
+                within_deadline()
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
         except (socket.timeout, TimeoutError):
             raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, (socket.timeout, TimeoutError)):
-                raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
-            raise ServerUnavailableError(f"{self.client}: the server is unreachable ({error.reason}).") from None
-        except ConnectionError as error:
-            raise ServerUnavailableError(f"{self.client}: the connection failed ({error}).") from None
+        except (OSError, http.client.HTTPException) as error:
+            raise ServerUnavailableError(f"{self.client}: the server is unreachable ({error}).") from None
+        finally:
+            connection.close()
+        data = b"".join(chunks)
+        if response.status >= 400:
+            raise _http_error(self.client, response.status, response.reason, data)
+        return json.loads(data)
 
     def signature_defs(self):
         metadata = self._request(self.base_url + "/metadata")
@@ -420,17 +448,17 @@ class _RestTransport:
         return {name: _from_json(values[name], outputs[name].dtype) for name in outputs}
 
 
-def _http_error(client, error):
+def _http_error(client, code, reason, body):
     try:
-        details = json.loads(error.read()).get("error", "")
+        details = json.loads(body).get("error", "")
     except (ValueError, AttributeError):
-        details = error.reason
-    message = f"{client}: HTTP {error.code}: {details}"
-    if error.code == 404:
+        details = reason
+    message = f"{client}: HTTP {code}: {details}"
+    if code == 404:
         return ModelNotFoundError(message)
-    if error.code == 400:
+    if code == 400:
         return SignatureMismatchError(message)
-    if error.code in (502, 503, 504):
+    if code in (502, 503, 504):
         return ServerUnavailableError(message)
     return ServingError(message)
 
@@ -470,6 +498,13 @@ def _from_json(value, dtype_enum):
 # === Command line ===
 
 PROTOCOLS = ("grpc", "rest")
+# The numeric flags (`keras_albert.flag_ranges`).
+FLAG_RANGES = {
+    "model_version": (0, None),
+    "batch_size": (1, None),
+    "max_concurrent_requests": (1, None),
+    "timeout_seconds": ((0,), None),
+}
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -533,6 +568,7 @@ def serve_lines(flag_values, lines, sink):
     writes one JSON row per line to `sink`."""
     from .predict import input_names, split_fields
 
+    flag_ranges.check_flag_ranges(flag_values, FLAG_RANGES)
     if not flag_values.model_name:
         raise ValueError("--model_name is required (the name the server serves the model under).")
     address = server_address(flag_values)
@@ -560,12 +596,16 @@ def serve_lines(flag_values, lines, sink):
 def main(argv):
     del argv
     flag_values = flags.FLAGS
+    flag_ranges.check_flag_ranges(flag_values, FLAG_RANGES)  # Before waiting on stdin.
     if flag_values.text and flag_values.input != "-":
         raise ValueError("Pass either --text or --input, not both.")
     if flag_values.text:
         lines = list(flag_values.text)
     elif flag_values.input == "-":
-        lines = [line.rstrip("\r\n") for line in sys.stdin]
+        # Bytes that are not UTF-8 become U+FFFD, from stdin as from a file.
+        stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        lines = [line.rstrip("\r\n") for line in stdin]
+        stdin.detach()  # Closing the wrapper would close stdin.
     else:
         with open(flag_values.input, encoding="utf-8", errors="replace") as source:
             lines = [line.rstrip("\r\n") for line in source]

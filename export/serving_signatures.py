@@ -35,7 +35,8 @@ characters in any text input, and `max_windows_per_request` packed
 sequences the model runs on (the NER and QA windows of all rows, the
 options of all multiple-choice rows). A request over a limit fails before
 the model runs with `INVALID_ARGUMENT` naming the limit and the request's
-value; `token_ids` is capped at `max_batch_size` rows.
+value; `token_ids` is capped at `max_batch_size` rows. Text inputs with
+different numbers of rows are refused the same way, naming each input's rows.
 
 Bad input: invalid UTF-8 is replaced with U+FFFD first (as
 `bytes.decode(errors="replace")`); empty strings and batches of zero give
@@ -111,9 +112,25 @@ def check_batch_size(texts, limits):
     return _within_limit(texts, batch_size, "max_batch_size", limits.max_batch_size, "rows")
 
 
-def check_texts(texts, limits):
-    """UTF-8-repaired `texts` (a tensor or tuple), within the batch and character limits."""
-    texts = check_batch_size(tuple(repair_utf8(text) for text in tf.nest.flatten(texts)), limits)
+def check_same_rows(texts, names):
+    """`texts`, once all have the same number of rows (else INVALID_ARGUMENT naming `names` and their rows)."""
+    rows = [tf.shape(text)[0] for text in texts]
+    counts = [item for name, count in zip(names, rows) for item in (count, f"rows of {name}")]
+    check = tf.debugging.Assert(
+        tf.reduce_all(tf.equal(tf.stack(rows), rows[0])),
+        ["Inputs of different lengths: every input needs one row per example; the request has", *counts],
+    )
+    with tf.control_dependencies([check]):
+        return tf.nest.map_structure(tf.identity, texts)
+
+
+def check_texts(texts, limits, names=("text",)):
+    """UTF-8-repaired `texts` (a tensor or tuple, the inputs `names`), with
+    one number of rows, within the batch and character limits."""
+    texts = tuple(repair_utf8(text) for text in tf.nest.flatten(texts))
+    if len(texts) > 1:
+        texts = check_same_rows(texts, names)
+    texts = check_batch_size(texts, limits)
     longest = tf.reduce_max(tf.concat([tf.reshape(tf.strings.length(t, unit="UTF8_CHAR"), [-1]) for t in texts] + [[0]], 0))
     return _within_limit(texts, longest, "max_text_chars", limits.max_text_chars, "characters in one text")
 
@@ -171,7 +188,7 @@ def text_classifier_function(model, preprocessor, label_names=None, text_pair=Fa
     outputs_are_probabilities = model.activation is keras.activations.softmax
 
     def classify(*texts):
-        texts = check_texts(texts, limits)
+        texts = check_texts(texts, limits, ("text", "text_pair"))
         features = preprocessor(texts if len(texts) > 1 else texts[0])
         outputs = model(trim_to_longest(features), training=False)
         if num_classes == 1:
@@ -346,7 +363,7 @@ def question_answerer_function(model, tokenizer, spec, limits=None):
 
     @tf.function(input_signature=[_strings("question"), _strings("context")])
     def answer(question, context):
-        question, context = check_texts((question, context), limits)
+        question, context = check_texts((question, context), limits, ("question", "context"))
         batch_size = tf.shape(question)[0]
         question_ids = tokenizer(question)[:, :max_query_length]
         question_lengths = tf.cast(question_ids.row_lengths(), tf.int32)
@@ -421,7 +438,9 @@ def multiple_choice_function(model, preprocessor, limits=None):
     @tf.function(input_signature=[_strings("context"), _strings("question"),
                                   tf.TensorSpec([None, None], tf.string, name="choices")])
     def choose(context, question, choices):
-        context, question, choices = check_texts((context, question, choices), limits)
+        context, question, choices = check_texts(
+            (context, question, choices), limits, ("context", "question", "choices")
+        )
         num_choices = tf.shape(choices)[1]
         choices = check_windows(choices, tf.size(choices), limits)
         questions = tf.repeat(question, num_choices)

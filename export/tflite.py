@@ -302,6 +302,16 @@ def main(argv):
     task = spec.TASK
     sequence_length = spec.sequence_length
     text_pair = getattr(spec, "text_pair", False)
+    # Refused before converting: verification runs SST-2 dev sentences through a label classifier.
+    if FLAGS.verify_data_dir and (task != "text_classification" or text_pair or len(spec.labels) < 2):
+        if task != "text_classification":
+            kind = f"a {task} model"
+        else:
+            kind = "a text-pair classifier" if text_pair else "a regressor"
+        raise ValueError(
+            f"--verify_data_dir checks a single-sentence classifier with at least 2 labels on SST-2 dev; "
+            f"--preset={FLAGS.preset} is {kind} (task {task!r}). Drop --verify_data_dir."
+        )
     # From here on the model sees packed features: conversion and
     # verification tokenize themselves, so Keras must not preprocess again.
     model.preprocessor = None

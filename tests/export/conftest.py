@@ -165,12 +165,17 @@ def assert_outputs_match(outputs, expected, atol):
 
 
 def run_python(code, *args, cwd=None, stdin=None, timeout=600):
-    """Runs Python in a fresh process (the repository importable); returns stdout."""
+    """Runs Python in a fresh process (the repository importable); returns stdout.
+
+    `stdin`: str, or bytes sent as they are (e.g. not UTF-8).
+    """
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, *(["-c", code] if code else []), *args],
-        cwd=cwd or REPO_ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or REPO_ROOT, env=env, input=stdin.encode() if isinstance(stdin, str) else stdin,
+        capture_output=True, timeout=timeout,
     )
+    result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode(errors="replace")
     if result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}")
     return result.stdout
@@ -178,3 +183,18 @@ def run_python(code, *args, cwd=None, stdin=None, timeout=600):
 
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def replay_warmup_requests(saved_model_dir):
+    """Runs the export's warmup requests through its loaded signatures, as TF Serving
+    does before it serves a version; returns the requests."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401
+
+    from export.warmup import read_warmup_requests
+
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    requests = read_warmup_requests(str(saved_model_dir))
+    for signature_name, inputs in requests:
+        loaded.signatures[signature_name](**{name: tf.constant(value) for name, value in inputs.items()})
+    return requests

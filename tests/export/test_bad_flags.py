@@ -34,11 +34,18 @@ CASES = [
     ("export.tflite", ["--latency_runs=0"], "--latency_runs must be at least 1. Got 0."),
     ("export.tflite", ["--n_best_size=0"], "--n_best_size must be at least 1. Got 0."),
     ("export.predict", ["--batch_size=0"], "--batch_size must be at least 1. Got 0."),
+    ("export.serving_client", ["--batch_size=0"], "--batch_size must be at least 1. Got 0."),
+    ("export.serving_client", ["--timeout_seconds=0"], "--timeout_seconds must be above 0. Got 0.0."),
+    ("export.serving_client", ["--timeout_seconds=nan"], "--timeout_seconds must be above 0. Got nan."),
+    ("export.serving_client", ["--max_concurrent_requests=0"], "--max_concurrent_requests must be at least 1. Got 0."),
+    ("export.serving_client", ["--model_version=-1"], "--model_version must be at least 0. Got -1."),
 ]
 REQUIRED = {
     "export.saved_model": ["--preset=/nonexistent/preset", "--model_base=/nonexistent/base"],
     "export.tflite": ["--preset=/nonexistent/preset", "--output_dir=/nonexistent/out"],
     "export.predict": ["--model=/nonexistent/model"],
+    # --text: nothing waits on stdin.
+    "export.serving_client": ["--model_name=m", "--spec=/nonexistent/task_spec.json", "--text=a"],
 }
 
 

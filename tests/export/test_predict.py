@@ -47,6 +47,25 @@ def test_predict_runs_a_token_ids_tflite_with_the_tokenizer(text_classifier, alb
     assert all(set(row) == set(predict.RESPONSE_FIELDS["text_classification"]) for row in rows)
 
 
+def test_predict_keeps_within_the_saved_models_serving_limits(text_classifier, albert_tokenizer, tmp_path, capsys):
+    from export.saved_model import export_saved_model
+    from export.serving_signatures import ServingLimits
+
+    path = export_saved_model(
+        text_classifier, albert_tokenizer, str(tmp_path / "models"), sequence_length=SEQUENCE_LENGTH,
+        limits=ServingLimits(max_batch_size=2, max_text_chars=20),
+    )
+    (tmp_path / "input.txt").write_text("a fine film\nx\n" + "é" * 21 + "\n", encoding="utf-8")
+    argv = [f"--model={path}", f"--input={tmp_path / 'input.txt'}"]
+    with pytest.raises(ValueError, match=r"--batch_size=3 exceeds the SavedModel's max_batch_size=2"):
+        run_in_process([*argv, "--batch_size=3"], capsys)
+    with pytest.raises(ValueError, match=r"input line 3: 21 characters in text, more than the SavedModel's max_text_chars=20"):
+        run_in_process([*argv, "--batch_size=2"], capsys)
+    capsys.readouterr()  # The rows of lines 1-2, written before line 3 was read.
+    (tmp_path / "input.txt").write_text("a fine film\nx\n" + "é" * 20 + "\n", encoding="utf-8")
+    assert len(run_in_process([*argv, "--batch_size=2"], capsys)) == 3
+
+
 def test_predict_explains_what_it_cannot_run(tmp_path, capsys):
     (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(ValueError, match="neither a SavedModel directory nor a .tflite"):
@@ -76,6 +95,16 @@ def test_multiple_choice_lines_take_every_remaining_field_as_a_choice():
 def test_predict_reads_stdin_in_a_fresh_process(classifier_model_base):
     rows = json_lines(run_python(None, "-m", "export.predict", f"--model={classifier_model_base / '1'}", stdin="good\nbad\n"))
     assert len(rows) == 2 and all(row["label"] in LABEL_NAMES for row in rows)
+
+
+@pytest.mark.heavy
+def test_predict_replaces_bytes_that_are_not_utf8_on_stdin_as_in_a_file(classifier_model_base, tmp_path, capsys):
+    data = b"good\n\xff\xfe bad \xc3\n"
+    rows = json_lines(run_python(None, "-m", "export.predict", f"--model={classifier_model_base / '1'}", stdin=data))
+    (tmp_path / "input.txt").write_bytes(data)
+    expected = run_in_process([f"--model={classifier_model_base / '1'}", f"--input={tmp_path / 'input.txt'}"], capsys)
+    assert len(rows) == 2 and [row["label"] for row in rows] == [row["label"] for row in expected]
+    np.testing.assert_allclose([row["logits"] for row in rows], [row["logits"] for row in expected], atol=1e-5)
 
 
 def test_a_token_ids_tflite_answers_an_empty_context_with_no_answer(albert_tokenizer):

@@ -12,6 +12,7 @@ from conftest import (
     SEQUENCE_LENGTH,
     assert_outputs_match,
     informative_weights,
+    replay_warmup_requests,
     run_python,
     sharpen_head,
     tiny_backbone,
@@ -99,6 +100,36 @@ def test_warmup_requests_run_against_the_exported_signatures(classifier_model_ba
     for signature_name, inputs in requests:
         outputs = loaded.signatures[signature_name](**{k: tf.constant(v) for k, v in inputs.items()})
         assert np.all(np.isfinite(outputs["logits"].numpy()))
+
+
+def test_warmup_requests_stay_within_the_exports_serving_limits(text_classifier, albert_tokenizer, tmp_path):
+    limits = ServingLimits(max_batch_size=2, max_text_chars=200)
+    path = export_saved_model(text_classifier, albert_tokenizer, str(tmp_path), sequence_length=SEQUENCE_LENGTH, limits=limits)
+    requests = replay_warmup_requests(path)
+    texts = [text for _, inputs in requests for text in inputs["text"]]
+    assert max(len(inputs["text"]) for _, inputs in requests) == 2
+    assert max(len(text.decode()) for text in texts) == 200  # The long warmup text, cut to the limit.
+
+
+@pytest.mark.parametrize("task", ["text_pair", "question_answering", "multiple_choice"])
+def test_text_inputs_with_different_row_counts_are_refused_naming_them(text_classifier, albert_tokenizer, tmp_path, task):
+    import keras_albert
+
+    if task == "text_pair":
+        path = export_saved_model(text_classifier, albert_tokenizer, str(tmp_path), sequence_length=SEQUENCE_LENGTH, text_pair=True)
+        inputs, message = {"text": ["a", "b"], "text_pair": ["c", "d", "e"]}, r"\[2\] \[rows of text\] \[3\] \[rows of text_pair\]"
+    elif task == "question_answering":
+        reader = keras_albert.AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer, seed=2))
+        path = export_saved_model(reader, albert_tokenizer, str(tmp_path), sequence_length=48, doc_stride=16, max_query_length=12)
+        inputs, message = {"question": ["Who?", "Why?"], "context": ["Ann wrote it."]}, r"\[2\] \[rows of question\] \[1\] \[rows of context\]"
+    else:
+        chooser = keras_albert.AlbertMultipleChoice(tiny_backbone(albert_tokenizer, seed=6))
+        path = export_saved_model(chooser, albert_tokenizer, str(tmp_path), sequence_length=32)
+        inputs = {"context": ["c"], "question": ["q", "r"], "choices": [["a", "b"], ["c", "d"]]}
+        message = r"\[1\] \[rows of context\] \[2\] \[rows of question\] \[2\] \[rows of choices\]"
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="Inputs of different lengths.*" + message):
+        signature(**{name: tf.constant(value) for name, value in inputs.items()})
 
 
 @pytest.mark.heavy

@@ -130,6 +130,43 @@ def test_a_slow_server_raises_a_timeout(protocol, word_splitter_model_base):
         server.stop()
 
 
+def test_a_rest_server_trickling_its_answer_raises_a_timeout_at_the_deadline():
+    import http.server
+    import threading
+    import time
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        """Headers at once, then one byte of the body every 0.3 s (each read is quick)."""
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:  # The client hung up.
+                    return
+                time.sleep(0.3)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with ServingClient(f"http://127.0.0.1:{server.server_address[1]}", "words", timeout=1.0) as client:
+            start = time.monotonic()
+            with pytest.raises(ServingTimeoutError, match="1.0 s"):
+                client.signature()
+            assert time.monotonic() - start < 2.0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_inputs_that_do_not_fit_the_signature_raise_naming_what_it_takes(word_server):
     with ServingClient(word_server.address, "words") as client:
         with pytest.raises(SignatureMismatchError, match=r"text: DT_STRING \[-1\].*missing inputs \['text'\].*\['sentence'\]"):
@@ -205,6 +242,24 @@ def test_command_prints_the_rows_of_export_predict(classifier_server, classifier
     assert classifier_server.servable.num_predict_calls >= 3
 
 
+def test_command_replaces_bytes_that_are_not_utf8_on_stdin(classifier_server, classifier_model_base):
+    from conftest import json_lines, run_python
+
+    from export.predict import SavedModelPredictor
+
+    version_dir = str(classifier_model_base / "1")
+    protocol = "rest" if classifier_server.address.startswith("http") else "grpc"
+    stdout = run_python(
+        None, "-m", "export.serving_client", f"--server={classifier_server.address.split('://')[-1]}",
+        f"--protocol={protocol}", "--model_name=albert_sst2", f"--export_dir={version_dir}", "--timeout_seconds=30",
+        stdin=b"good\n\xff\xfe bad \xc3\n", timeout=300,
+    )
+    expected = SavedModelPredictor(version_dir)({"text": ["good", "\ufffd\ufffd bad \ufffd"]})
+    rows = json_lines(stdout)
+    assert [row["label"] for row in rows] == [row["label"] for row in expected]
+    np.testing.assert_allclose([row["logits"] for row in rows], [row["logits"] for row in expected], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -213,6 +268,8 @@ def test_command_prints_the_rows_of_export_predict(classifier_server, classifier
         (["--model_name=m", "--export_dir=/nowhere"], "--export_dir=/nowhere is not a directory"),
         (["--spec=x"], "--model_name is required"),
         (["--model_name=m", "--export_dir=.", "--server=http://h:1"], "--server=http://h:1 is a URL"),
+        (["--model_name=m", "--export_dir=.", "--batch_size=0"], "--batch_size must be at least 1. Got 0."),
+        (["--model_name=m", "--export_dir=.", "--timeout_seconds=nan"], "--timeout_seconds must be above 0. Got nan."),
     ],
 )
 def test_command_flags_that_cannot_work_are_named(argv, message):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_python, sharpen_head, tiny_backbone
+from conftest import replay_warmup_requests, run_python, sharpen_head, tiny_backbone
 
 from export.saved_model import export_saved_model, read_serving_config, read_serving_limits
 from export.serving_signatures import ServingLimits
@@ -88,6 +88,20 @@ def test_multiple_choice_options_count_as_windows(albert_tokenizer, tmp_path):
                                          choices=[["mat", "hat", "bed"][:options]] * rows)
     assert choose(**{k: tf.constant(v) for k, v in request(2, 3).items()})["choice_ids"].shape == (2,)
     refused_quickly(choose, r"\b8\b.*windows, more than max_windows_per_request=6", **request(4, 2))
+
+
+def test_warmup_requests_fit_the_window_limit(tagger_exports):
+    path, _, _ = tagger_exports
+    requests = replay_warmup_requests(path)  # Windows of 14 pieces every 7, at most 12 a request.
+    assert max(len(inputs["text"]) for _, inputs in requests) > 1
+
+
+def test_warmup_of_multiple_choice_fits_one_window_per_request(albert_tokenizer, tmp_path):
+    import keras_albert
+
+    chooser = keras_albert.AlbertMultipleChoice(tiny_backbone(albert_tokenizer, seed=7))
+    path = export_saved_model(chooser, albert_tokenizer, str(tmp_path), limits=ServingLimits(max_windows_per_request=1))
+    assert all(inputs["choices"].shape == (1, 1) for _, inputs in replay_warmup_requests(path))
 
 
 @pytest.mark.parametrize("limit", [0, -3, True, 2.5])

@@ -190,3 +190,18 @@ def test_command_line_converts_verifies_and_writes_the_table(classifier_preset, 
         stdin="a charming film\n\nwhat a bore\n",
     ))
     assert len(lines) == 3 and all(len(line["probabilities"]) == 2 and line["label"] in LABEL_NAMES for line in lines)
+
+
+def test_verify_data_dir_is_refused_before_converting_a_model_it_cannot_verify(classifier_preset, shared_data_dir, tmp_path):
+    code = (
+        "import sys\nfrom absl import flags\nfrom export import tflite\ntflite.define_flags()\nflags.FLAGS(sys.argv)\n"
+        "try:\n    tflite.main([])\nexcept ValueError as error:\n    print('ValueError:', error)\n"
+    )
+    output_dir = tmp_path / "tflite"
+    stdout = run_python(
+        code, f"--preset={classifier_preset}", f"--output_dir={output_dir}", "--text_pair",
+        f"--verify_data_dir={shared_data_dir / 'sst2'}", timeout=300,
+    )
+    assert "ValueError: --verify_data_dir checks a single-sentence classifier" in stdout
+    assert "is a text-pair classifier (task 'text_classification')" in stdout
+    assert not output_dir.exists()  # Nothing converted.
