@@ -56,9 +56,11 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 import textwrap
+import threading
 import types
 
 VERBOSE_ENV = "KERAS_ALBERT_VERBOSE"
@@ -241,7 +243,17 @@ def run(main, argv=None):
         app.define_help_flags()  # absl's --verbosity etc., as a normal start defines them.
         sys.stdout.write(program_help(sys.modules[main.__module__]))
         sys.exit(0)
+    # Python's default SIGTERM ends the process on the spot; raised as an
+    # exit instead, `finally` blocks remove what a program half wrote (an
+    # export's staging directory). The training programs' `stops_cleanly`
+    # replaces it while they run.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_for_sigterm)
     app.run(main if wants_verbose(argv) else _bad_input_without_traceback(main), argv=argv)
+
+
+def _exit_for_sigterm(signum, frame):
+    sys.exit(128 + signum)
 
 
 def _bad_input_without_traceback(main):

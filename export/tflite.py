@@ -54,6 +54,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 from keras_albert import flag_ranges, task_spec
+from keras_albert.durable_files import replace_durably
 from . import saved_model, serving_signatures
 from .tflite_tokenizer import TfliteAlbertTokenizer
 
@@ -337,8 +338,15 @@ def main(argv):
                     model, quantization, tokenizer, string_input, sequence_length, text_pair,
                     representative, FLAGS.num_calibration_examples,
                 )
-            with open(path, "wb") as file:
-                file.write(content)
+            # Whole files only, as the SavedModel's version directory.
+            partial = path + ".partial"
+            try:
+                with open(partial, "wb") as file:
+                    file.write(content)
+                replace_durably(partial, path)
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
             written[(quantization, string_input)] = path
             logging.info("Wrote %s (%d bytes)", path, len(content))
             print(path)

@@ -202,3 +202,32 @@ def test_bad_input_ends_a_program_with_its_message_not_a_traceback():
     assert "Traceback" not in result.stderr
     verbose = _run_classifier_without_data("--verbosity=1")
     assert verbose.returncode == 1 and "Traceback" in verbose.stderr
+
+
+def test_sigterm_unwinds_a_program_so_its_cleanup_runs(tmp_path):
+    import signal
+    import time
+
+    staging = tmp_path / ".1.staging"
+    code = (
+        "import os, sys, time, keras_albert_cli\n"
+        "def main(argv):\n"
+        f"    os.mkdir({str(staging)!r})\n"
+        "    try:\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    finally:\n"
+        f"        os.rmdir({str(staging)!r})\n"
+        "keras_albert_cli.run(main, ['program'])\n"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO)
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 10
+    finally:
+        process.kill()
+    assert not staging.exists()
