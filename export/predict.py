@@ -37,6 +37,7 @@ with: a SavedModel's `assets/task_spec.json`, or for a `.tflite` the
 import io
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -220,7 +221,17 @@ class SavedModelPredictor:
         self.function = tf.saved_model.load(path).signatures[serving_signatures.DEFAULT_SIGNATURE]
 
     def __call__(self, columns):
-        outputs = self.function(**{name: tf.constant(columns[name], tf.string) for name in self.input_names})
+        try:
+            outputs = self.function(**{name: tf.constant(columns[name], tf.string) for name in self.input_names})
+        except tf.errors.InvalidArgumentError as error:
+            # The signature's own refusals (e.g. more windows than
+            # max_windows_per_request) carry their message in the op error.
+            refusal = next((line for line in error.message.splitlines() if "Serving limit exceeded" in line), None)
+            if refusal is None:
+                raise
+            # "assertion failed: [Serving limit exceeded: the request has] [29] [windows, ...]"
+            message = " ".join(re.findall(r"\[([^\]]*)\]", refusal))
+            raise ValueError(f"{message} Pass a smaller --batch_size or shorter texts.") from None
         return response_rows(self.spec.TASK, {name: value.numpy() for name, value in outputs.items()}, self.spec)
 
 
@@ -378,10 +389,15 @@ def predict(FLAGS):
     try:
         lines = [line.rstrip("\n").rstrip("\r") for line in source]
         for start in range(0, len(lines), FLAGS.batch_size):
-            columns = split_fields(lines[start : start + FLAGS.batch_size], predictor.input_names, start + 1)
+            batch = lines[start : start + FLAGS.batch_size]
+            columns = split_fields(batch, predictor.input_names, start + 1)
             if limits:
                 check_text_chars(columns, limits.max_text_chars, start + 1)
-            for row in predictor(columns):
+            try:
+                rows = predictor(columns)
+            except ValueError as error:
+                raise ValueError(f"input lines {start + 1}-{start + len(batch)}: {error}") from None
+            for row in rows:
                 sink.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         sink.flush()
     finally:

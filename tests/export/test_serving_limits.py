@@ -126,3 +126,18 @@ def test_command_line_limit_flags_are_recorded_and_enforced_in_a_fresh_process(c
         "except tf.errors.InvalidArgumentError as error:\n    print('INVALID_ARGUMENT', 'max_text_chars=50' in error.message)\n"
     )
     assert run_python(code, path, timeout=300).split()[-3:] == ["(2,)", "INVALID_ARGUMENT", "True"]
+
+
+def test_export_predict_names_the_input_lines_of_a_request_over_the_window_limit(tagger_exports, tmp_path):
+    from absl import flags
+
+    from export import predict
+
+    (tmp_path / "input.txt").write_text("Bob lives here\n" + "a " * 200 + "\n", encoding="utf-8")
+    flag_values = flags.FlagValues()
+    predict.define_flags(flag_values)
+    flag_values(["predict", f"--model={tagger_exports[0]}", f"--input={tmp_path / 'input.txt'}",
+                 f"--output={tmp_path / 'rows.jsonl'}", "--batch_size=2"])
+    with pytest.raises(ValueError, match=r"^input lines 1-2: Serving limit exceeded: the request has \d+ windows, more "
+                                         r"than max_windows_per_request=12 .* Pass a smaller --batch_size"):
+        predict.predict(flag_values)
