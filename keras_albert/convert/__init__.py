@@ -18,7 +18,9 @@ export_checkpoint("my_sst2_preset/", "huggingface", "my_sst2_hf/")
 ```
 """
 
+import logging
 import os
+import tempfile
 
 from keras_albert.convert.files import staging_directory
 from keras_albert.convert.huggingface import (
@@ -152,19 +154,37 @@ def export_checkpoint(preset_or_model, target, output_dir, spm_model_file=None, 
             (a keras-hub preset) or "tf1" (an original-style release folder:
             `albert_config.json`, `model.ckpt`, `30k-clean.model`).
         output_dir: the directory to write (all or nothing).
-        spm_model_file: default: the preset's tokenizer asset.
+        spm_model_file: default: the preset's tokenizer asset, or the
+            SentencePiece model of a model's `preprocessor.tokenizer`.
         overwrite: replace an existing non-empty `output_dir`.
     """
     if target not in TARGETS:
         raise ValueError(f"Unknown target {target!r}; expected one of {', '.join(TARGETS)}.")
-    lower_case, keep_accents = True, False
     if isinstance(preset_or_model, (str, os.PathLike)):
         preset = os.fspath(preset_or_model)
         model = load_preset_model(preset)
         found, lower_case, keep_accents = preset_tokenizer_options(preset)
-        spm_model_file = spm_model_file or found
-    else:
-        model = preset_or_model
+        _export(model, target, output_dir, spm_model_file or found, lower_case, keep_accents, overwrite)
+        return model
+    model = preset_or_model
+    # A model in memory carries its tokenizer's normalization (and model) in its preprocessor.
+    tokenizer = getattr(getattr(model, "preprocessor", None), "tokenizer", None)
+    if tokenizer is None:
+        if spm_model_file is None:
+            logging.warning("export_checkpoint: the model has no preprocessor and no spm_model_file was given: "
+                            "%s gets no tokenizer.", output_dir)
+        _export(model, target, output_dir, spm_model_file, True, False, overwrite)
+        return model
+    with tempfile.TemporaryDirectory() as scratch:
+        if spm_model_file is None:
+            spm_model_file = os.path.join(scratch, "spiece.model")
+            with open(spm_model_file, "wb") as file:
+                file.write(tokenizer.proto)
+        _export(model, target, output_dir, spm_model_file, tokenizer.lower_case, tokenizer.keep_accents, overwrite)
+    return model
+
+
+def _export(model, target, output_dir, spm_model_file, lower_case, keep_accents, overwrite):
     with staging_directory(output_dir, overwrite) as staging:
         if target == "huggingface":
             write_huggingface_files(model, staging, spm_model_file, lower_case, keep_accents)
@@ -172,7 +192,6 @@ def export_checkpoint(preset_or_model, target, output_dir, spm_model_file=None, 
             write_keras_hub_files(model, staging, spm_model_file)
         else:
             write_tf1_files(model, staging, spm_model_file)
-    return model
 
 
 __all__ = [

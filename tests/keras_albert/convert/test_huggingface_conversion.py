@@ -259,3 +259,18 @@ def test_converting_to_another_head_is_refused_with_the_way_to_do_it(tmp_path):
     folder = save_hf(make_hf_model("AlbertForQuestionAnswering"), tmp_path / "hf")
     with pytest.raises(ValueError, match="AlbertTextClassifier.from_preset"):
         load_huggingface_checkpoint(folder, task="text_classification")
+
+
+def test_a_model_in_memory_exports_its_own_tokenizer(tmp_path, spm_model_path):
+    tokenizer = keras_albert.AlbertTokenizer(spm_model_path, lower_case=False, keep_accents=True)
+    backbone = keras_albert.AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, embedding_dim=8, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=16,
+    )
+    classifier = keras_albert.AlbertTextClassifier(
+        backbone, num_classes=2, preprocessor=keras_albert.AlbertPreprocessor(tokenizer, sequence_length=16)
+    )
+    export_checkpoint(classifier, "huggingface", str(tmp_path / "hf"))
+    options = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    assert (options["do_lower_case"], options["keep_accents"]) == (False, True)
+    assert (tmp_path / "hf" / "spiece.model").read_bytes() == open(spm_model_path, "rb").read()
