@@ -142,6 +142,7 @@ class AlbertTask(Task):
 
         resolved = resolve_preset(preset, load_weights=load_weights)
         if isinstance(resolved, dict):
-            backbone = cls.backbone_cls(**resolved)
+            # As keras-hub's preset loader: `dtype` is the backbone's (the head follows it).
+            backbone = cls.backbone_cls(**resolved, dtype=kwargs.pop("dtype", None))
             return cls(backbone=backbone, **kwargs)
         return super().from_preset(resolved, load_weights=load_weights, **kwargs)

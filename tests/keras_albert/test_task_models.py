@@ -254,3 +254,5 @@ def test_named_preset_builds_a_task_architecture_only_when_asked(tmp_path, monke
     model = AlbertTextClassifier.from_preset("albert_base_v2", num_classes=2, load_weights=False)
     assert model.backbone.hidden_dim == 768
     assert model.backbone.num_layers == 12
+    bf16 = AlbertTextClassifier.from_preset("albert_base_v2", num_classes=2, load_weights=False, dtype="mixed_bfloat16")
+    assert bf16.backbone.dtype_policy.name == "mixed_bfloat16"
