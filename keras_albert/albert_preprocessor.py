@@ -130,6 +130,14 @@ class AlbertPreprocessor(Preprocessor):
             x = {name: value[0] for name, value in x.items()}
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
 
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Loads from a local preset directory or a converted named preset
+        (`keras_albert.albert_presets`); nothing is downloaded."""
+        from keras_albert.albert_presets import resolve_tokenizer_preset
+
+        return super().from_preset(resolve_tokenizer_preset(preset), **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -139,3 +139,20 @@ def resolve_preset(preset, load_weights=True):
         f"Unknown preset {preset!r}: it is neither a directory nor one of "
         f"{', '.join(PRESET_NAMES)}."
     )
+
+
+def resolve_tokenizer_preset(preset):
+    """The local directory holding a preset's tokenizer: `preset` itself, or a
+    named preset's converted copy. Raises a `ValueError` otherwise; nothing is
+    downloaded (keras-hub's own `from_preset` would try Kaggle or Hugging Face)."""
+    if isinstance(preset, (str, os.PathLike)) and os.path.isdir(os.fspath(preset)):
+        return os.fspath(preset)
+    resolved = resolve_preset(preset, load_weights=False)
+    if isinstance(resolved, dict):
+        raise ValueError(
+            f"Preset {preset!r} has no converted copy on this machine (looked in "
+            f"{os.path.join(presets_root(), preset)!r}), and its tokenizer comes with it. Convert the original "
+            f"checkpoint first, e.g. `python -m keras_albert.convert --source tf1 --input /path/to/{preset} "
+            f"--output {os.path.join(presets_root(), preset)}`."
+        )
+    return resolved

@@ -193,6 +193,14 @@ class AlbertTokenizer(SentencePieceTokenizer):
             return pieces
         return [sp_model.piece_to_id(piece) for piece in pieces]
 
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Loads from a local preset directory or a converted named preset
+        (`keras_albert.albert_presets`); nothing is downloaded."""
+        from keras_albert.albert_presets import resolve_tokenizer_preset
+
+        return super().from_preset(resolve_tokenizer_preset(preset), **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.update(

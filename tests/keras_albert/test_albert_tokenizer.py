@@ -5,6 +5,7 @@ import pytest
 import sentencepiece
 import tensorflow as tf
 
+import keras_albert
 from keras_albert.albert_tokenizer import AlbertTokenizer
 from keras_albert.text_normalization import normalize_text
 
@@ -202,3 +203,11 @@ def test_normalize_false_takes_normalized_text(albert_tokenizer, spm_model_path,
     expected = to_lists(albert_tokenizer(texts))
     assert to_lists(tokenizer(normalized)) == expected
     assert tokenizer.tokenize_python(normalized) == expected
+
+
+@pytest.mark.parametrize("preset", ["albert_base_v2", "hf://albert/albert-base-v2", "kaggle://keras/albert/x"])
+def test_tokenizer_and_preprocessor_presets_never_download(preset, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_ALBERT_PRESETS", str(tmp_path))
+    for cls in (keras_albert.AlbertTokenizer, keras_albert.AlbertPreprocessor):
+        with pytest.raises(ValueError, match="no converted copy on this machine|never downloads"):
+            cls.from_preset(preset)
