@@ -16,8 +16,12 @@ export KERAS_BACKEND ?= tensorflow
 INSTALL_LOG := $(VENV)/install.log
 PIP_INSTALL = $(PY) -m pip install -q
 
-$(STAMP): setup.py
+# setup.py reads the console scripts from keras_albert_cli.py.
+$(STAMP): setup.py keras_albert_cli.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' || \
+	  { echo "$(VENV) runs Python $$($(PY) -c 'import platform; print(platform.python_version())'); keras-albert needs 3.11 or 3.12." \
+	    "Remove it and run again with one of those, e.g.: rm -rf $(VENV) && make $(MAKECMDGOALS) PYTHON=python3.11"; exit 1; }
 	@echo "Installing keras-albert into $(VENV) (pip's log: $(INSTALL_LOG))"
 	@($(PIP_INSTALL) --upgrade pip && $(PIP_INSTALL) -e .) > $(INSTALL_LOG) 2>&1 || (cat $(INSTALL_LOG); exit 1)
 	@touch $(STAMP)
@@ -30,7 +34,7 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m demo --output_dir demo_output
+	@$(PY) -m demo --output_dir demo_output
 
 # A pytest that dies (a native crash) names the test it was running.
 RUNNING_TEST := $(VENV)/running-test

@@ -54,7 +54,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10,<3.13",
+    python_requires=">=3.11,<3.13",
     # The repository's `tasks/` and `export/` wings install under names of
     # their own: top-level `tasks` and `export` would clash in site-packages.
     packages=find_packages(include=["keras_albert", "keras_albert.*"]) + list(WING_PACKAGES),
