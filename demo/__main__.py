@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -154,6 +155,28 @@ def prepare_data(out):
 # === Steps ===
 
 
+class Interrupted(Exception):
+    """SIGTERM or SIGINT (Ctrl-C) arrived."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
+
+
+def _stop(process):
+    """Ends a step's program: SIGTERM, then (after 60 s) SIGKILL."""
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run(step, log_dir, *args):
     """Runs `python -m <args>`, its output into `<log_dir>/<step>.log`; stops the demo if it fails."""
     name = re.sub(r"[^a-z0-9]+", "_", step.lower()).strip("_")
@@ -163,14 +186,17 @@ def run(step, log_dir, *args):
     with open(log_path, "w", encoding="utf-8") as log:
         log.write(f"$ {sys.executable} -m {' '.join(args)}\n")
         log.flush()
+        process = subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)
         try:
             # Bounded: the whole demo is meant to take minutes.
-            result = subprocess.run(
-                [sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT, timeout=1800
-            )
-            returncode = result.returncode
+            returncode = process.wait(timeout=1800)
         except subprocess.TimeoutExpired:
+            _stop(process)
             returncode = "timeout (30 min)"
+        except Interrupted:
+            _stop(process)  # The step's program stops cleanly on SIGTERM and keeps whole checkpoints.
+            print(f"stopped (log: {_shown(log_path)})", flush=True)
+            raise
     if returncode != 0:
         print(f"FAILED ({returncode}); the last lines of {log_path}:", flush=True)
         with open(log_path, encoding="utf-8", errors="replace") as log:
@@ -346,4 +372,12 @@ def _string_tensor(texts):
 
 
 if __name__ == "__main__":
-    main()
+    # A stop request ends the running step's program too, and the demo with
+    # one line instead of a traceback (and no program left running alone).
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _interrupt)
+    try:
+        main()
+    except Interrupted as interrupted:
+        print(f"\nInterrupted ({interrupted}): the demo stopped; `make demo` runs it again.", flush=True)
+        sys.exit(128 + interrupted.signum)
