@@ -374,8 +374,7 @@ def define_override_flags():
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    if not FLAGS.preset or not FLAGS.model_base:
-        raise ValueError("--preset and --model_base are required.")
+    flag_ranges.check_required_flags(FLAGS, "preset", "model_base")
     flag_ranges.check_flag_ranges(FLAGS, FLAG_RANGES)
     model, tokenizer, spec = load_task_preset(FLAGS.preset, FLAGS.task)
     spec = spec_with_flags(spec, model, FLAGS, task_spec.spec_path(FLAGS.preset))

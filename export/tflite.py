@@ -292,8 +292,7 @@ def main(argv):
     from . import verify
 
     FLAGS = flags.FLAGS
-    if not FLAGS.preset or not FLAGS.output_dir:
-        raise ValueError("--preset and --output_dir are required.")
+    flag_ranges.check_required_flags(FLAGS, "preset", "output_dir")
     flag_ranges.check_flag_ranges(FLAGS, saved_model.FLAG_RANGES)
     for quantization in FLAGS.quantization:
         if quantization not in QUANTIZATIONS:

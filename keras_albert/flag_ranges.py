@@ -1,4 +1,4 @@
-"""Range checks of numeric command-line flags, by name, for the programs and the export commands.
+"""Checks of command-line flags by name, for the programs and the export commands: required flags, numeric ranges.
 
 A range is `(lowest, highest)`, either None for no bound; a bound in a
 1-tuple is excluded (`(0,)`: above 0). Each table (`tasks.common.FLAG_RANGES`,
@@ -31,3 +31,10 @@ def check_flag_ranges(flag_values, ranges):
             else:
                 expected = f"in {'(' if low_excluded else '['}{low}, {high}{')' if high_excluded else ']'}"
             raise ValueError(f"--{name} must be {expected}. Got {value}.")
+
+
+def check_required_flags(flag_values, *names):
+    """Raises a `ValueError` naming the flags of `names` that were not given (empty or None)."""
+    missing = [f"--{name}" for name in names if not flag_values[name].value]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required.")

@@ -32,7 +32,7 @@ from absl import flags, logging
 
 import keras_albert_cli
 import keras_albert
-from keras_albert import task_spec
+from keras_albert import flag_ranges, task_spec
 from keras_albert.task_spec import TextClassificationSpec
 from . import common, glue, metrics
 
@@ -109,8 +109,7 @@ def check_preset_task(config, spec, task_name):
 def main(argv):
     del argv
     config = common.RunConfig.from_flags(FLAGS)
-    if not FLAGS.task_name or not config.data_dir:
-        raise ValueError("--task_name and --data_dir are required.")
+    flag_ranges.check_required_flags(FLAGS, "task_name", "data_dir")
     ignored = [f"--{name}" for name in ("train_file", "eval_file", "predict_file") if FLAGS[name].value]
     if ignored:
         raise ValueError(

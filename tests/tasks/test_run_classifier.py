@@ -130,6 +130,8 @@ def test_a_malformed_line_stops_the_program_with_file_and_line(tmp_path, spm_mod
 def test_missing_task_or_model_flags_are_reported(tmp_path):
     with pytest.raises(ValueError, match="--task_name and --data_dir are required"):
         run("--albert_config_file=c.json", f"--output_dir={tmp_path}", "--do_eval")
+    with pytest.raises(ValueError, match="^--data_dir is required"):  # Only the missing one.
+        run("--task_name=sst-2", "--albert_config_file=c.json", f"--output_dir={tmp_path}", "--do_eval")
     with pytest.raises(ValueError, match="Pass --preset"):
         run("--task_name=sst-2", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}", "--do_eval")
 
