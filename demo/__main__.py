@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,6 +256,9 @@ def main():
         "--num_shards=2",
     )
     pretrained = os.path.join(out, "pretrained")
+    # From scratch on every run, as the other steps: run_pretraining would
+    # resume a finished earlier run's checkpoint and train nothing.
+    shutil.rmtree(pretrained, ignore_errors=True)
     run(
         "4/7 pretraining (MLM + SOP)",
         log_dir,
