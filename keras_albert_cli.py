@@ -217,7 +217,10 @@ def program_help(module, flag_values=None):
     flag_values = flags.FLAGS if flag_values is None else flag_values
     program_name = module.__spec__.name if getattr(module, "__spec__", None) else module.__name__
     doc = (module.__doc__ or "").strip()
-    sections = [doc.splitlines()[0] if doc else program_name, f"Usage: python -m {program_name} [flags]"]
+    # As the user typed it: a console script by its command, else `python -m` the module.
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    invoked = command if command in COMMANDS else f"python -m {program_name}"
+    sections = [doc.splitlines()[0] if doc else program_name, f"Usage: {invoked} [flags]"]
     shown = set()
     for title, module_flags in _flag_modules(module, flag_values):
         lines = [_describe(flag) for flag in sorted(module_flags, key=lambda f: f.name) if flag.name not in shown]
@@ -228,9 +231,10 @@ def program_help(module, flag_values=None):
     absl_lines.append(f"  {VERBOSE_ENV}=1 in the environment also keeps TensorFlow's logs.")
     sections.append("Logging:\n" + "\n".join(absl_lines))
     # Docstrings show `python -m tasks.x`; installed, the module is keras_albert_tasks.x.
-    example = example_command(module.__doc__, _repository_module_name(program_name))
+    repository_name = _repository_module_name(program_name)
+    example = example_command(module.__doc__, repository_name)
     if example:
-        sections.append(f"Example:\n{example}")
+        sections.append(f"Example:\n{example.replace(f'python -m {repository_name}', invoked, 1)}")
     return "\n\n".join(sections) + "\n"
 
 

@@ -154,6 +154,14 @@ def test_help_exits_zero_from_the_command_line(module_name, own_flags):
     _check_help(result.stdout, module_name, own_flags)
 
 
+def test_console_script_help_shows_the_command_as_typed(monkeypatch):
+    module = importlib.import_module("tasks.run_classifier")
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/albert-run-classifier", "--help"])
+    text = keras_albert_cli.program_help(module)
+    assert "Usage: albert-run-classifier [flags]" in text
+    assert text.rsplit("Example:\n", 1)[1].lstrip().startswith("albert-run-classifier --task_name=")
+
+
 def test_example_command_keeps_continuation_lines():
     doc = "Title.\n\n    python -m tasks.y --c\n\nExample:\n\n    python -m tasks.x --a=1 \\\n      --b=2\n\nMore.\n"
     assert keras_albert_cli.example_command(doc, "tasks.x") == "    python -m tasks.x --a=1 \\\n      --b=2"
