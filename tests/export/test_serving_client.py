@@ -5,6 +5,8 @@ import socket
 
 import numpy as np
 import pytest
+# At import: collection imports every folder's conftest.py as `conftest`, the last one stays.
+from conftest import json_lines, run_python
 from serving_double import GrpcServingDouble, RestServingDouble, Servable
 
 from export.serving_client import (
@@ -243,8 +245,6 @@ def test_command_prints_the_rows_of_export_predict(classifier_server, classifier
 
 
 def test_command_replaces_bytes_that_are_not_utf8_on_stdin(classifier_server, classifier_model_base):
-    from conftest import json_lines, run_python
-
     from export.predict import SavedModelPredictor
 
     version_dir = str(classifier_model_base / "1")
