@@ -55,7 +55,7 @@ from absl import flags
 import keras_albert_cli
 import keras_albert
 from . import serving_signatures, warmup
-from keras_albert import flag_ranges, question_answering, sliding_windows, task_spec, token_labels
+from keras_albert import flag_ranges, question_answering, task_spec, token_labels
 from keras_albert.albert_tokenizer import AlbertTokenizer
 
 
@@ -133,10 +133,17 @@ def _warmup_windows(spec, tokenizer, row):
             pieces, spec.sequence_length, tokenizer.cls_token_id, tokenizer.sep_token_id, spec.window_stride
         ))
     if isinstance(spec, task_spec.QuestionAnsweringSpec):
-        question = tokenizer.tokenize_python(row["question"])[: spec.max_query_length]
-        capacity = spec.sequence_length - 3 - len(question)
-        context, _ = question_answering.tokenize_with_offsets(tokenizer, row["context"])
-        return len(sliding_windows.window_spans(len(context), capacity, min(capacity, spec.doc_stride)))
+        context_encoding = question_answering.tokenize_with_offsets(tokenizer, row["context"])
+        context_ids, _ = context_encoding
+        if len(context_ids) == 0:
+            # The signature answers a token-less context (the empty warmup
+            # text) from one empty window; the Python reference refuses it.
+            return 1
+        windows, _ = question_answering.encode_question_and_context(
+            tokenizer, row["question"], row["context"], spec.sequence_length, spec.doc_stride,
+            spec.max_query_length, context_encoding=context_encoding,
+        )
+        return len(windows)
     if spec.TASK == "multiple_choice":
         return len(row["choices"])
     return 0

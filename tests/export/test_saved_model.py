@@ -18,9 +18,17 @@ from conftest import (
     tiny_backbone,
 )
 
-from export.saved_model import export_saved_model, next_version, read_export_spec, read_serving_config
+from export.saved_model import (
+    WARMUP_TEXTS,
+    _warmup_windows,
+    export_saved_model,
+    next_version,
+    read_export_spec,
+    read_serving_config,
+)
 from export.serving_signatures import ServingLimits
-from keras_albert.task_spec import TextClassificationSpec
+from keras_albert import AlbertQuestionAnswerer, question_answering
+from keras_albert.task_spec import QuestionAnsweringSpec, TextClassificationSpec
 from export.warmup import read_warmup_requests, warmup_path
 
 
@@ -109,6 +117,37 @@ def test_warmup_requests_stay_within_the_exports_serving_limits(text_classifier,
     texts = [text for _, inputs in requests for text in inputs["text"]]
     assert max(len(inputs["text"]) for _, inputs in requests) == 2
     assert max(len(text.decode()) for text in texts) == 200  # The long warmup text, cut to the limit.
+
+
+def test_question_answering_warmup_counts_the_windows_the_librarys_encoder_packs(albert_tokenizer, monkeypatch):
+    # One window rule: a change to `encode_question_and_context` reaches the warmup too.
+    encode = question_answering.encode_question_and_context
+
+    def encode_with_one_more_window(*args, **kwargs):
+        windows, info = encode(*args, **kwargs)
+        return windows + windows[:1], info
+
+    monkeypatch.setattr(question_answering, "encode_question_and_context", encode_with_one_more_window)
+    spec = QuestionAnsweringSpec(sequence_length=48, doc_stride=16, max_query_length=12)
+    row = {"question": "What is it?", "context": WARMUP_TEXTS[-1]}
+    windows, _ = encode(albert_tokenizer, row["question"], row["context"], 48, 16, 12)
+    assert len(windows) > 1
+    assert _warmup_windows(spec, albert_tokenizer, row) == len(windows) + 1
+
+
+def test_question_answering_warmup_within_one_window_per_request_runs_against_the_signature(albert_tokenizer, tmp_path):
+    # The empty warmup context is one window in the signature (the Python
+    # encoder refuses it), and the long context is halved until it fits.
+    reader = AlbertQuestionAnswerer(tiny_backbone(albert_tokenizer, seed=2))
+    limits = ServingLimits(max_windows_per_request=1)
+    path = export_saved_model(
+        reader, albert_tokenizer, str(tmp_path), sequence_length=48, doc_stride=16, max_query_length=12, limits=limits
+    )
+    requests = replay_warmup_requests(path)  # A request over the limit would be refused here.
+    contexts = [[context.decode() for context in inputs["context"]] for _, inputs in requests]
+    assert contexts[:2] == [[WARMUP_TEXTS[0]], [""]]
+    assert len(contexts) == 3 and WARMUP_TEXTS[-1].startswith(contexts[2][0])
+    assert 0 < len(contexts[2][0]) < len(WARMUP_TEXTS[-1])
 
 
 @pytest.mark.parametrize("task", ["text_pair", "question_answering", "multiple_choice"])
