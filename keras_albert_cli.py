@@ -43,7 +43,10 @@ included.
 `COMMANDS` maps each installed command to its program module; setup.py
 points every command at `main` here, which silences TensorFlow's start-up
 logs, then runs the module named by the command (installed as `keras_albert_tasks` / `keras_albert_export`, the
-repository's `tasks/` and `export/`).
+repository's `tasks/` and `export/`). Every program's help names it as the
+user ran it, by `invoked_command`: the command, else `python -m` the module;
+the argparse programs (`albert-convert`, `albert-train-sentencepiece`)
+take their usage and examples from it too.
 
 This module is top-level and imports nothing of the project at its own
 import: `keras_albert` imports Keras, and with it TensorFlow, which must
@@ -210,6 +213,13 @@ def example_command(docstring, program_name):
     return None
 
 
+def invoked_command(module_name):
+    """The program's command as the user typed it, for its usage and example
+    lines: a console script by its command, else `python -m <module_name>`."""
+    command = os.path.basename(sys.argv[0]) if sys.argv else ""
+    return command if command in COMMANDS else f"python -m {module_name}"
+
+
 def program_help(module, flag_values=None):
     """The `--help` text of the absl program `module` (see the module doc)."""
     from absl import flags
@@ -217,9 +227,7 @@ def program_help(module, flag_values=None):
     flag_values = flags.FLAGS if flag_values is None else flag_values
     program_name = module.__spec__.name if getattr(module, "__spec__", None) else module.__name__
     doc = (module.__doc__ or "").strip()
-    # As the user typed it: a console script by its command, else `python -m` the module.
-    command = os.path.basename(sys.argv[0]) if sys.argv else ""
-    invoked = command if command in COMMANDS else f"python -m {program_name}"
+    invoked = invoked_command(program_name)
     sections = [doc.splitlines()[0] if doc else program_name, f"Usage: {invoked} [flags]"]
     shown = set()
     for title, module_flags in _flag_modules(module, flag_values):

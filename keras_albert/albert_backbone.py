@@ -4,6 +4,7 @@ import keras
 from keras_hub.models import Backbone
 
 from keras_albert.layers import FactorizedEmbedding, SharedGroupEncoder
+from keras_albert.layers.activations import kept_activation
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -27,8 +28,8 @@ class AlbertBackbone(Backbone):
             `num_hidden_groups`); divides `num_layers`.
         num_inner_repetitions: int. Distinct blocks per group (original
             `inner_group_num`).
-        activation: string. FFN activation; the default is the tanh GELU
-            of the original code ("gelu" is the exact erf GELU).
+        activation: string or callable. FFN activation; the default is the
+            tanh GELU of the original code ("gelu" is the exact erf GELU).
         dropout: float. Hidden dropout (original `hidden_dropout_prob`).
         attention_dropout: float. Attention-probability dropout (original
             `attention_probs_dropout_prob`).
@@ -152,7 +153,7 @@ class AlbertBackbone(Backbone):
         self.intermediate_dim = intermediate_dim
         self.num_groups = num_groups
         self.num_inner_repetitions = num_inner_repetitions
-        self.activation = activation
+        self.activation = kept_activation(activation)
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.max_sequence_length = max_sequence_length

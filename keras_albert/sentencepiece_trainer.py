@@ -179,10 +179,14 @@ def _parse_bool(value):
 
 def main(argv=None):
     """Command line entry point (`albert-train-sentencepiece`)."""
+    # Imported here: `import keras_albert` (which imports this module) needs no command-line code.
+    import keras_albert_cli
+
+    command = keras_albert_cli.invoked_command("keras_albert.sentencepiece_trainer")
     parser = argparse.ArgumentParser(
-        prog="python -m keras_albert.sentencepiece_trainer",
+        prog=command,
         description="Train a SentencePiece model with ALBERT's recipe.",
-        epilog="Example:\n    python -m keras_albert.sentencepiece_trainer --input corpus_a.txt,corpus_b.txt "
+        epilog=f"Example:\n    {command} --input corpus_a.txt,corpus_b.txt "
         "--vocab_size 8000 --model_prefix out/spiece --seed 0",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -162,6 +162,19 @@ def test_console_script_help_shows_the_command_as_typed(monkeypatch):
     assert text.rsplit("Example:\n", 1)[1].lstrip().startswith("albert-run-classifier --task_name=")
 
 
+@pytest.mark.parametrize("command", ["albert-convert", "albert-train-sentencepiece"])
+def test_argparse_console_script_help_shows_the_command_as_typed(command, monkeypatch, capsys):
+    module = importlib.import_module(keras_albert_cli.COMMANDS[command])
+    monkeypatch.setattr(sys, "argv", [f"/venv/bin/{command}", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: {command} ")
+    assert f"\n    {command} --" in text  # The example lines.
+    assert "python -m" not in text
+
+
 def test_example_command_keeps_continuation_lines():
     doc = "Title.\n\n    python -m tasks.y --c\n\nExample:\n\n    python -m tasks.x --a=1 \\\n      --b=2\n\nMore.\n"
     assert keras_albert_cli.example_command(doc, "tasks.x") == "    python -m tasks.x --a=1 \\\n      --b=2"

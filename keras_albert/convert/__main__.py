@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 
+import keras_albert_cli
 from keras_albert.convert import (
     SOURCES,
     TARGETS,
@@ -25,11 +26,16 @@ from keras_albert.convert import (
 
 
 def build_parser():
+    command = keras_albert_cli.invoked_command("keras_albert.convert")
+    # The docstring's commands, as the user runs this one (`albert-convert` when installed).
+    examples = [
+        line.replace("python -m keras_albert.convert", command) for line in __doc__.splitlines() if "python -m" in line
+    ]
     parser = argparse.ArgumentParser(
-        prog="python -m keras_albert.convert",
+        prog=command,
         description="Convert ALBERT checkpoints (original TF1, HuggingFace, "
         "keras-hub) to keras-albert presets, and presets back to any of them.",
-        epilog="Examples:\n" + "\n".join(line for line in __doc__.splitlines() if "python -m" in line),
+        epilog="Examples:\n" + "\n".join(examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     direction = parser.add_mutually_exclusive_group(required=True)

@@ -45,6 +45,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
+from keras_albert.layers.activations import activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -168,17 +169,24 @@ def backbone_config_from_huggingface_config(hf_config, location=CONFIG_FILE):
     }
 
 
+def _shown_activation(activation):
+    """A name as written, a function by its module path (`keras.ops.relu` is not the activation `relu`)."""
+    if isinstance(activation, str):
+        return repr(activation)
+    return f"{getattr(activation, '__module__', '?')}.{getattr(activation, '__qualname__', repr(activation))}"
+
+
 def huggingface_config_from_model(model):
     """The HuggingFace `config.json` dict for a keras-albert model."""
     backbone = getattr(model, "backbone", model)
     task = task_of(model)
     if task not in EXPORT_ARCHITECTURES:
         raise ValueError(f"HuggingFace has no ALBERT class for the {task} head; export `model.backbone`.")
-    activation = backbone.activation
-    if activation not in _EXPORT_ACTIVATIONS:
+    activation = activation_name(backbone.activation, _EXPORT_ACTIVATIONS)
+    if activation is None:
         raise ValueError(
-            f"activation={activation!r} has no HuggingFace equivalent; "
-            f"expected one of {sorted(_EXPORT_ACTIVATIONS)}."
+            f"activation={_shown_activation(backbone.activation)} has no HuggingFace equivalent; "
+            f"expected one of {sorted(_EXPORT_ACTIVATIONS)} (a name or its Keras function)."
         )
     head = head_config(model)
     config = {

@@ -44,6 +44,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
+from keras_albert.layers.activations import activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def backbone_config_from_keras_hub_config(keras_hub_config):
 
 def keras_hub_config_from_backbone_config(config):
     """keras-hub `AlbertBackbone` kwargs; refuses what keras-hub cannot express."""
-    if config["activation"] != _ACTIVATION or config["layer_norm_epsilon"] != _LAYER_NORM_EPSILON:
+    same_activation = activation_name(config["activation"], (_ACTIVATION,)) is not None  # A name, or a callable's.
+    if not same_activation or config["layer_norm_epsilon"] != _LAYER_NORM_EPSILON:
         raise ValueError(
             "keras-hub's AlbertBackbone always uses activation="
             f"{_ACTIVATION!r} and layer_norm_epsilon={_LAYER_NORM_EPSILON}; "

@@ -43,6 +43,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
+from keras_albert.layers.activations import activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +378,8 @@ def load_tf1_checkpoint(checkpoint_path, albert_config_file=None, task="auto", m
 def albert_config_from_backbone_config(config):
     """The original `albert_config.json` dict for `AlbertBackbone` kwargs."""
     activations = {ours: original for original, ours in _ACTIVATIONS.items()}
-    if config["activation"] not in activations:
+    activation = activation_name(config["activation"], activations)  # A name, or a callable's.
+    if activation is None:
         raise ValueError(
             f"activation={config['activation']!r} has no equivalent in the original "
             f"code, whose activations are {sorted(_ACTIVATIONS)} (its 'gelu' is "
@@ -397,7 +399,7 @@ def albert_config_from_backbone_config(config):
         "inner_group_num": config["num_inner_repetitions"],
         "num_attention_heads": config["num_heads"],
         "intermediate_size": config["intermediate_dim"],
-        "hidden_act": activations[config["activation"]],
+        "hidden_act": activations[activation],
         "hidden_dropout_prob": config["dropout"],
         "attention_probs_dropout_prob": config["attention_dropout"],
         "max_position_embeddings": config["max_sequence_length"],

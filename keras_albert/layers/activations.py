@@ -43,3 +43,21 @@ def get_activation(identifier):
             f"{_TANH_GELU_NAMES + ('gelu', 'relu', 'silu', 'tanh')} or a "
             "Keras activation name."
         ) from error
+
+
+def kept_activation(identifier):
+    """The activation a layer keeps, and its `get_config` gives back.
+
+    A name stays as given: presets and the exporters read names. Anything
+    else becomes its callable: a serialized one (the dict a `.keras` file or
+    a preset's config holds for a callable activation) is deserialized, so a
+    reloaded model holds the function it was built with.
+    """
+    return identifier if isinstance(identifier, str) else get_activation(identifier)
+
+
+def activation_name(activation, names):
+    """The name in `names` that `get_activation` resolves to the same
+    function as `activation` (a name or a callable), else None."""
+    function = get_activation(activation)
+    return next((name for name in names if get_activation(name) is function), None)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_albert.layers.activations import kept_activation
 from keras_albert.layers.transformer_layer import AlbertTransformerLayer
 
 
@@ -74,7 +75,7 @@ class SharedGroupEncoder(keras.layers.Layer):
             "num_heads": num_heads,
             "hidden_dim": hidden_dim,
             "intermediate_dim": intermediate_dim,
-            "activation": activation,
+            "activation": kept_activation(activation),
             "dropout": dropout,
             "attention_dropout": attention_dropout,
             "layer_norm_epsilon": layer_norm_epsilon,

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_albert.layers.activations import get_activation
+from keras_albert.layers.activations import get_activation, kept_activation
 
 
 class _CenteredLayerNormalization(keras.layers.LayerNormalization):
@@ -83,7 +83,7 @@ class AlbertTransformerLayer(keras.layers.Layer):
         self.num_heads = num_heads
         self.hidden_dim = hidden_dim
         self.intermediate_dim = intermediate_dim
-        self.activation = activation
+        self.activation = kept_activation(activation)
         self.dropout = dropout
         self.attention_dropout = attention_dropout
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -110,7 +110,7 @@ class AlbertTransformerLayer(keras.layers.Layer):
         self.attention_output_dense = dense(hidden_dim, "attention_output_dense")
         self.attention_layer_norm = layer_norm("attention_layer_norm")
         self.ffn_intermediate_dense = dense(
-            intermediate_dim, "ffn_intermediate_dense", get_activation(activation)
+            intermediate_dim, "ffn_intermediate_dense", get_activation(self.activation)
         )
         self.ffn_output_dense = dense(hidden_dim, "ffn_output_dense")
         self.ffn_layer_norm = layer_norm("ffn_layer_norm")

@@ -20,6 +20,7 @@ from keras_albert.convert import (
 )
 from keras_albert.convert.huggingface import EXPORT_ARCHITECTURES
 from keras_albert.convert.task_models import build_model
+from keras_albert.layers.activations import gelu_approximate
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -142,6 +143,42 @@ def test_exported_classifier_runs_in_pytorch_with_the_same_logits(tmp_path):
     ).eval()
     batch = make_batch()
     assert_close(hf_forward(reloaded, batch).logits.numpy(), classifier(batch))
+
+
+SMALL_CONFIG = {
+    "vocabulary_size": 64, "num_layers": 2, "num_heads": 2, "embedding_dim": 8, "hidden_dim": 16,
+    "intermediate_dim": 24, "max_sequence_length": 24,
+}
+
+
+def _through_keras_file(model, folder):
+    path = str(folder / "model.keras")
+    model.save(path)
+    return keras.saving.load_model(path)
+
+
+def test_callable_activation_survives_a_keras_file_and_exports_by_its_huggingface_name(tmp_path):
+    original = randomize_keras_weights(
+        build_model({**SMALL_CONFIG, "activation": gelu_approximate}, "text_classification", {"num_classes": 2})
+    )
+    restored = _through_keras_file(original, tmp_path)
+    assert restored.backbone.activation is gelu_approximate
+    export_checkpoint(restored, "huggingface", tmp_path / "hf")
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert config["hidden_act"] == "gelu_new"
+    in_pytorch = transformers.AlbertForSequenceClassification.from_pretrained(
+        str(tmp_path / "hf"), attn_implementation="eager"
+    ).eval()
+    batch = make_batch()
+    assert_close(hf_forward(in_pytorch, batch).logits.numpy(), original(batch))
+
+
+def test_activation_without_a_huggingface_name_is_refused_naming_it(tmp_path):
+    restored = _through_keras_file(keras_albert.AlbertBackbone(**SMALL_CONFIG, activation=keras.activations.elu), tmp_path)
+    with pytest.raises(ValueError, match=r"activation=keras\.[\w.]*\.elu has no HuggingFace equivalent"):
+        export_checkpoint(restored, "huggingface", tmp_path / "hf")
+    with pytest.raises(ValueError, match="activation='hard_sigmoid' has no HuggingFace equivalent"):
+        huggingface_config_from_model(keras_albert.AlbertBackbone(**SMALL_CONFIG, activation="hard_sigmoid"))
 
 
 def test_pytorch_bin_is_read_with_weights_only_and_gives_the_same_model(tmp_path):

@@ -111,3 +111,14 @@ def test_heads_keras_hub_lacks_are_exported_as_backbone_with_a_warning(caplog):
         exported = keras_hub_model_from_model(tagger)
     assert isinstance(exported, keras_hub.models.AlbertBackbone)
     assert "logits/ is not written" in caplog.text
+
+
+def test_a_callable_activation_exports_as_keras_hubs_own():
+    from keras_albert.convert import keras_hub_preset
+    from keras_albert.layers.activations import get_activation
+
+    backbone = keras_albert.AlbertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, embedding_dim=4, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=16, activation=get_activation("gelu_approximate"),
+    )
+    assert keras_hub_preset.keras_hub_config_from_backbone_config(backbone.get_config())["num_layers"] == 1

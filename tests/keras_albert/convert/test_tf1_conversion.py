@@ -243,3 +243,14 @@ def test_tf1_export_refuses_what_the_original_code_cannot_express(tmp_path):
     with pytest.raises(ValueError, match="not the identity"):
         export_checkpoint(square, "tf1", tmp_path / "c")
     assert not any(os.path.exists(tmp_path / name) for name in "abc")
+
+
+def test_a_callable_activation_exports_by_its_original_name():
+    from keras_albert.convert import tf1
+    from keras_albert.layers.activations import get_activation
+
+    backbone = keras_albert.AlbertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, embedding_dim=4, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=16, activation=get_activation("gelu_approximate"),
+    )
+    assert tf1.albert_config_from_backbone_config(backbone.get_config())["hidden_act"] == "gelu"  # The tanh GELU.

@@ -1,5 +1,7 @@
 """The transformer block's TFLite-friendly formulations compute what Keras' own do."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -8,6 +10,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 from bench import tflite_profile
 from export import tflite
+from keras_albert.layers import SharedGroupEncoder
+from keras_albert.layers.activations import gelu_approximate
 from keras_albert.layers.transformer_layer import AlbertTransformerLayer, _CenteredLayerNormalization
 
 
@@ -61,3 +65,21 @@ def test_int8_block_has_no_slow_int8_kernels_and_matches_float():
         (name,) = interpreter.get_signature_list()[signature]["inputs"]
         (output,) = runner(**{name: samples[0]}).values()
         np.testing.assert_allclose(output, expected, atol=tolerance)
+
+
+def _through_saved_config(layer):
+    """The layer rebuilt from its config as a `.keras` file stores it (JSON)."""
+    stored = json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))
+    return keras.saving.deserialize_keras_object(stored)
+
+
+def test_a_callable_activation_comes_back_from_the_config_as_the_same_function():
+    layer = _through_saved_config(
+        AlbertTransformerLayer(num_heads=2, hidden_dim=16, intermediate_dim=32, activation=gelu_approximate)
+    )
+    assert layer.activation is gelu_approximate
+    assert layer.ffn_intermediate_dense.activation is gelu_approximate
+    encoder = _through_saved_config(
+        SharedGroupEncoder(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32, activation=gelu_approximate)
+    )
+    assert encoder.get_config()["activation"] is gelu_approximate
