@@ -252,3 +252,16 @@ def test_sigterm_unwinds_a_program_so_its_cleanup_runs(tmp_path):
     finally:
         process.kill()
     assert not staging.exists()
+
+
+@pytest.mark.parametrize("module", ["keras_albert.convert", "keras_albert.sentencepiece_trainer"])
+def test_library_programs_run_with_python_dash_m_start_quiet(module):
+    # Python imports the `keras_albert` package (and TensorFlow with it) before the program's own code runs.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", keras_albert_cli.VERBOSE_ENV)}
+    process = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=REPO,
+        env=dict(env, KERAS_BACKEND="tensorflow"), capture_output=True, text=True, timeout=300,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.startswith(f"usage: python -m {module} ")
+    assert process.stderr == ""  # No TensorFlow start-up lines, no runpy warning.
