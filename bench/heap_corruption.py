@@ -89,7 +89,9 @@ def main(argv=None):
         train_with_varying_shapes(args.steps, args.seed)
         return 0
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Before `keras_albert` imports TensorFlow.
+    import keras_albert_cli
+
+    keras_albert_cli.start_tensorflow()  # `keras_albert` imports TensorFlow: its start-up logs silenced.
     from keras_albert import hardware
 
     deaths = {True: [], False: []}
