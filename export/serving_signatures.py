@@ -157,11 +157,7 @@ def token_ids_function(model, limits=None):
     With `limits` (serving), at most `limits.max_batch_size` rows; without
     (TFLite conversion: no assertion in the converted graph), any batch.
     """
-    try:
-        shapes = {name: tensor.shape for name, tensor in model.input.items()}
-    except AttributeError:  # A subclassed model (the original SQuAD v2.0 head) has no symbolic inputs.
-        shapes = {name: (None, None) for name in FEATURE_NAMES}
-    spec = {name: tf.TensorSpec(shape, tf.int32, name=name) for name, shape in shapes.items()}
+    spec = {name: tf.TensorSpec(tensor.shape, tf.int32, name=name) for name, tensor in model.input.items()}
 
     @tf.function(input_signature=[spec])
     def token_ids(features):

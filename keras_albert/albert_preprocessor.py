@@ -1,5 +1,8 @@
 """Turns raw text segments into ALBERT's packed model inputs."""
 
+import json
+import os
+
 import keras
 try:
     import tensorflow as tf
@@ -56,6 +59,11 @@ class AlbertPreprocessor(Preprocessor):
                 shortens the longest segment first. Both give the same
                 lengths; the two names are kept for keras-hub and
                 HuggingFace users.
+        num_segments: optional int. The most segments a call may pack: the
+            backbone's `num_segments` (segment-id embeddings; 2 in every
+            ALBERT checkpoint). A task model sets it from its backbone and
+            `from_preset` from the preset's backbone; `None` packs any
+            number.
 
     Returns:
         `x`, `(x, y)` or `(x, y, sample_weight)`, where `x` is a dict of
@@ -84,6 +92,7 @@ class AlbertPreprocessor(Preprocessor):
         tokenizer,
         sequence_length=512,
         truncate="round_robin",
+        num_segments=None,
         **kwargs,
     ):
         require_tensorflow("AlbertPreprocessor")
@@ -98,9 +107,14 @@ class AlbertPreprocessor(Preprocessor):
                 f"`truncate` must be one of {', '.join(TRUNCATE_MODES)}. "
                 f"Received: truncate={truncate!r}"
             )
+        if num_segments is not None and (not isinstance(num_segments, int) or num_segments < 1):
+            raise ValueError(
+                f"`num_segments` must be a positive int or None. Received: num_segments={num_segments!r}"
+            )
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
         self.truncate = truncate
+        self.num_segments = num_segments
 
     def __call__(self, *args, **kwargs):
         # keras-hub's `PreprocessingLayer` reads a lone 2- or 3-tuple as
@@ -113,6 +127,14 @@ class AlbertPreprocessor(Preprocessor):
     @preprocessing_function
     def call(self, x, y=None, sample_weight=None):
         segments = x if isinstance(x, tuple) else (x,)
+        # Segment id `num_segments` has no embedding: CPU gathers fail deep
+        # in the model, GPU/XLA gathers clamp or give zeros without an error.
+        if self.num_segments is not None and len(segments) > self.num_segments:
+            raise ValueError(
+                f"This model has {self.num_segments} segment types "
+                f"(`num_segments={self.num_segments}`), so it takes at most "
+                f"{self.num_segments} text segments; received {len(segments)}."
+            )
         segments = [self.tokenizer(segment) for segment in segments]
         unbatched = not isinstance(segments[0], tf.RaggedTensor)
         if unbatched:
@@ -136,7 +158,14 @@ class AlbertPreprocessor(Preprocessor):
         (`keras_albert.albert_presets`); nothing is downloaded."""
         from keras_albert.albert_presets import resolve_tokenizer_preset
 
-        return super().from_preset(resolve_tokenizer_preset(preset), **kwargs)
+        directory = resolve_tokenizer_preset(preset)
+        preprocessor = super().from_preset(directory, **kwargs)
+        # A preprocessor saved without a limit (or built from the tokenizer
+        # alone) takes its backbone's, which every preset holds.
+        if preprocessor.num_segments is None and "num_segments" not in kwargs:
+            with open(os.path.join(directory, "config.json"), encoding="utf-8") as f:
+                preprocessor.num_segments = json.load(f)["config"]["num_segments"]
+        return preprocessor
 
     def get_config(self):
         config = super().get_config()
@@ -144,6 +173,7 @@ class AlbertPreprocessor(Preprocessor):
             {
                 "sequence_length": self.sequence_length,
                 "truncate": self.truncate,
+                "num_segments": self.num_segments,
             }
         )
         return config

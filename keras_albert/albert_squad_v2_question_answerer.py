@@ -19,6 +19,13 @@ of the answer class` (`compile()`'s default). Answers are decoded from the
 beam by `keras_albert.squad_v2_answers.decode_beam_answer`. The backbone's
 pooler, which this head does not read, is left out of the model's trainable
 variables (the backbone itself is not changed).
+
+The model is functional, as keras-hub's tasks are: its graph is the
+inference beam. keras-hub's `PipelineModel` is the base class of every task
+and gets `Functional` as its base when a functional task is built; building a
+subclassed task resets that, which stops the functional tasks built before it
+from running. Training inputs (with `start_positions`) run the same layers
+outside the graph, since a graph has one set of outputs.
 """
 
 import keras
@@ -47,7 +54,8 @@ def answer_position_mask(segment_ids, padding_mask):
         float32 `[batch, T]`.
     """
     padding_mask = ops.cast(padding_mask, "int32")
-    positions = ops.arange(ops.shape(padding_mask)[1], dtype="int32")[None, :]
+    # From the mask itself: a symbolic (functional) tensor has no length.
+    positions = ops.cumsum(ops.ones_like(padding_mask), axis=1) - 1
     closing_sep = ops.sum(padding_mask, axis=1, keepdims=True) - 1
     context = ops.logical_and(
         ops.logical_and(ops.equal(ops.cast(segment_ids, "int32"), 1), ops.equal(padding_mask, 1)),
@@ -60,6 +68,27 @@ def answer_position_mask(segment_ids, padding_mask):
 def _masked_log_softmax(logits, p_mask):
     masked = logits * (1.0 - p_mask) - _MASKED_LOGIT * p_mask
     return masked, ops.log_softmax(masked, axis=-1)
+
+
+class _EndLogitFeatures(keras.layers.Layer):
+    """The end head's features after each start: `concat([h_t, h_start])`, `[batch, k, T, 2H]`.
+
+    Call args: `sequence` (`[batch, T, H]`), `start_index` (int `[batch, k]`).
+    A layer because the broadcast needs the sequence length, which only
+    the tensors a layer is called with have.
+    """
+
+    def call(self, sequence, start_index):
+        start_one_hot = ops.one_hot(start_index, ops.shape(sequence)[1], dtype=sequence.dtype)
+        start_states = ops.einsum("bth,bkt->bkh", sequence, start_one_hot)
+        pairs_shape = (*ops.shape(start_index), *ops.shape(sequence)[1:])
+        return ops.concatenate(
+            [
+                ops.broadcast_to(sequence[:, None, :, :], pairs_shape),
+                ops.broadcast_to(start_states[:, :, None, :], pairs_shape),
+            ],
+            axis=-1,
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -119,9 +148,7 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         for name, value in (("start_n_top", start_n_top), ("end_n_top", end_n_top)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        # Layers are set after `Model.__init__` so that every backend tracks
-        # them (keras-hub's Task leaves attributes set before untracked on torch).
-        super().__init__(dtype=backbone.dtype_policy, **kwargs)
+        # === Layers ===
         self.backbone = backbone
         self.preprocessor = preprocessor
         hidden_dim = backbone.hidden_dim
@@ -137,6 +164,7 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
             )
 
         self.start_dense = dense(1, "start_logits_dense")
+        self.end_features = _EndLogitFeatures(dtype=backbone.dtype_policy, name="end_logits_features")
         self.end_dense_0 = dense(hidden_dim, "end_logits_dense_0", activation="tanh")
         self.end_layer_norm = keras.layers.LayerNormalization(
             epsilon=_LAYER_NORM_EPSILON, dtype=backbone.dtype_policy, name="end_logits_layer_norm"
@@ -147,32 +175,36 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
             dropout, dtype=backbone.dtype_policy, name="answer_class_dropout"
         )
         self.answer_dense_1 = dense(1, "answer_class_dense_1", use_bias=False)
-        # Weights exist before the first call, so presets and checkpoints load.
-        self.start_dense.build((None, None, hidden_dim))
-        self.end_dense_0.build((None, None, 2 * hidden_dim))
-        self.end_layer_norm.build((None, None, hidden_dim))
-        self.end_dense_1.build((None, None, hidden_dim))
-        self.answer_dense_0.build((None, 2 * hidden_dim))
-        self.answer_dense_1.build((None, hidden_dim))
-        self.built = True
 
+        # === Functional model: the inference beam ===
+        inputs = backbone.input
+        sequence, p_mask, start_log_probs, cls_logits = self._start_and_answer_class(inputs)
+        start_top_log_probs, start_top_index = ops.top_k(start_log_probs, start_n_top)
+        end_logits = self._end_logits(sequence, start_top_index)
+        _, end_log_probs = _masked_log_softmax(end_logits, p_mask[:, None, :])
+        end_top_log_probs, end_top_index = ops.top_k(end_log_probs, end_n_top)
+        beam = (-1, start_n_top * end_n_top)
+        outputs = {
+            "start_top_log_probs": start_top_log_probs,
+            "start_top_index": ops.cast(start_top_index, "int32"),
+            "end_top_log_probs": ops.reshape(end_top_log_probs, beam),
+            "end_top_index": ops.reshape(ops.cast(end_top_index, "int32"), beam),
+            "cls_logits": cls_logits,
+        }
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
         self.start_n_top = start_n_top
         self.end_n_top = end_n_top
         self.dropout = dropout
         self.null_score_diff_threshold = float(null_score_diff_threshold)
 
-    def _end_logits(self, position_states, start_states):
-        """End logits from `concat([h_t, h_start])`, `[..., T]`."""
-        hidden = self.end_dense_0(ops.concatenate([position_states, start_states], axis=-1))
-        hidden = self.end_layer_norm(hidden)
-        return ops.cast(ops.squeeze(self.end_dense_1(hidden), -1), "float32")
-
-    def call(self, inputs, training=None):
+    def _start_and_answer_class(self, inputs, training=None):
+        """The backbone's sequence output, `p_mask`, the start log-probabilities and the answer-class logits."""
         backbone_inputs = {
             name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")
         }
         sequence = self.backbone(backbone_inputs, training=training)["sequence_output"]
-        length = ops.shape(sequence)[1]
         p_mask = answer_position_mask(inputs["segment_ids"], inputs["padding_mask"])
 
         start_logits = ops.cast(ops.squeeze(self.start_dense(sequence), -1), "float32")
@@ -184,42 +216,24 @@ class AlbertSquadV2QuestionAnswerer(AlbertTask):
         answer = self.answer_dense_0(ops.concatenate([start_weighted, sequence[:, 0, :]], axis=-1))
         answer = self.answer_dropout(answer, training=training)
         cls_logits = ops.cast(ops.squeeze(self.answer_dense_1(answer), -1), "float32")
+        return sequence, p_mask, start_log_probs, cls_logits
 
-        if "start_positions" in inputs:
-            # Training: the end is conditioned on the gold start.
-            start_one_hot = ops.one_hot(
-                ops.reshape(ops.cast(inputs["start_positions"], "int32"), (-1,)),
-                length,
-                dtype=sequence.dtype,
-            )
-            start_states = ops.einsum("bth,bt->bh", sequence, start_one_hot)
-            end_logits = self._end_logits(
-                sequence, ops.broadcast_to(start_states[:, None, :], ops.shape(sequence))
-            )
-            _, end_log_probs = _masked_log_softmax(end_logits, p_mask)
-            return {
-                "start_log_probs": start_log_probs,
-                "end_log_probs": end_log_probs,
-                "cls_logits": cls_logits,
-            }
+    def _end_logits(self, sequence, start_index):
+        """End logits after each start of `start_index` (int `[batch, k]`), `[batch, k, T]`."""
+        hidden = self.end_dense_0(self.end_features(sequence, start_index))
+        hidden = self.end_layer_norm(hidden)
+        return ops.cast(ops.squeeze(self.end_dense_1(hidden), -1), "float32")
 
-        # Inference: a beam of start_n_top starts, end_n_top ends each.
-        start_top_log_probs, start_top_index = ops.top_k(start_log_probs, self.start_n_top)
-        start_one_hot = ops.one_hot(start_top_index, length, dtype=sequence.dtype)
-        start_states = ops.einsum("bth,bkt->bkh", sequence, start_one_hot)
-        beam_shape = (ops.shape(sequence)[0], self.start_n_top, length, ops.shape(sequence)[2])
-        end_logits = self._end_logits(
-            ops.broadcast_to(sequence[:, None, :, :], beam_shape),
-            ops.broadcast_to(start_states[:, :, None, :], beam_shape),
-        )
-        _, end_log_probs = _masked_log_softmax(end_logits, p_mask[:, None, :])
-        end_top_log_probs, end_top_index = ops.top_k(end_log_probs, self.end_n_top)
-        beam = (-1, self.start_n_top * self.end_n_top)
+    def call(self, inputs, training=None, mask=None):
+        if "start_positions" not in inputs:
+            return super().call(inputs, training=training, mask=mask)
+        # Training: the end is conditioned on the gold start.
+        sequence, p_mask, start_log_probs, cls_logits = self._start_and_answer_class(inputs, training)
+        start_positions = ops.reshape(ops.cast(inputs["start_positions"], "int32"), (-1, 1))
+        _, end_log_probs = _masked_log_softmax(self._end_logits(sequence, start_positions)[:, 0, :], p_mask)
         return {
-            "start_top_log_probs": start_top_log_probs,
-            "start_top_index": ops.cast(start_top_index, "int32"),
-            "end_top_log_probs": ops.reshape(end_top_log_probs, beam),
-            "end_top_index": ops.reshape(ops.cast(end_top_index, "int32"), beam),
+            "start_log_probs": start_log_probs,
+            "end_log_probs": end_log_probs,
             "cls_logits": cls_logits,
         }
 

@@ -7,6 +7,7 @@ from keras_hub.models import Task
 
 from keras_albert import model_files
 from keras_albert.albert_backbone import AlbertBackbone
+from keras_albert.albert_preprocessor import AlbertPreprocessor
 from keras_albert.training.adamw import AdamW
 from keras_albert.training.lamb import Lamb
 
@@ -52,6 +53,23 @@ class AlbertTask(Task):
     # `trainable = False` on the caller's backbone, which a classifier built
     # later on the same backbone would inherit. It stays in saved models.
     reads_pooled_output = True
+
+    @Task.preprocessor.setter
+    def preprocessor(self, value):
+        """Sets the preprocessor; an `AlbertPreprocessor`'s segment limit
+        becomes the backbone's `num_segments` (every task sets its backbone
+        first), so that a segment with no embedding is refused by name."""
+        backbone = getattr(self, "backbone", None)
+        if isinstance(value, AlbertPreprocessor) and backbone is not None:
+            if value.num_segments is None:
+                value.num_segments = backbone.num_segments
+            elif value.num_segments > backbone.num_segments:
+                raise ValueError(
+                    f"The preprocessor packs up to {value.num_segments} segments "
+                    f"(`num_segments={value.num_segments}`), but the backbone has "
+                    f"{backbone.num_segments} segment types."
+                )
+        Task.preprocessor.fset(self, value)
 
     def _unread_weight_ids(self):
         backbone = getattr(self, "backbone", None)

@@ -134,21 +134,3 @@ def albert_tokenizer(spm_model_path):
 def german_spm_model_path(shared_data_dir):
     """A real 30k-piece ALBERT-format model (cased, German vocabulary)."""
     return str(shared_data_dir / "albert_format_spiece_german" / "30k-clean.model")
-
-
-@pytest.fixture(autouse=True)
-def keras_hub_class_hierarchy():
-    """Puts keras-hub's `PipelineModel` base class back as it was before each test.
-
-    keras-hub resets it to `keras.Model` whenever a task is built (its
-    workaround for keras-team/keras#17270), which takes `Functional` away from
-    the functional task models built earlier in the process: after an
-    `AlbertSquadV2QuestionAnswerer` (a subclassed model) is built, a classifier
-    built before it no longer runs. Tests must not depend on the order they run
-    in; `test_albert_squad_v2_question_answerer.py` states the bug itself.
-    """
-    from keras_hub.src.utils.pipeline_model import PipelineModel
-
-    bases = PipelineModel.__bases__
-    yield
-    PipelineModel.__bases__ = bases

@@ -2,6 +2,7 @@ import json
 
 from ai_edge_litert.interpreter import InterpreterWithCustomOps
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -171,6 +172,53 @@ def test_invalid_arguments(albert_tokenizer):
         AlbertPreprocessor(albert_tokenizer, sequence_length=2)
     with pytest.raises(ValueError, match="`truncate` must be one of"):
         AlbertPreprocessor(albert_tokenizer, truncate="longest")
+
+
+def test_more_segments_than_num_segments_are_refused_naming_both_counts(albert_tokenizer, pairs):
+    first, second = pairs
+    preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=16, num_segments=2)
+    three = (first[:4], second[:4], first[4:8])
+    with pytest.raises(ValueError, match="has 2 segment types .* received 3"):
+        preprocessor(three)
+    with pytest.raises(ValueError, match="has 2 segment types .* received 3"):
+        tf.data.Dataset.from_tensor_slices((three,)).map(preprocessor)
+    # Up to the limit packs as without one.
+    unlimited = AlbertPreprocessor(albert_tokenizer, sequence_length=16)
+    assert as_lists(preprocessor((first[:4], second[:4]))) == as_lists(unlimited((first[:4], second[:4])))
+    assert as_lists(preprocessor(first[:4])) == as_lists(unlimited(first[:4]))
+    with pytest.raises(ValueError, match="`num_segments` must be a positive int or None"):
+        AlbertPreprocessor(albert_tokenizer, num_segments=0)
+
+
+def test_num_segments_round_trips_through_the_config(albert_tokenizer):
+    preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=16, num_segments=2)
+    assert preprocessor.get_config()["num_segments"] == 2
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(preprocessor))
+    assert isinstance(restored, AlbertPreprocessor) and restored.num_segments == 2
+    assert AlbertPreprocessor.from_config(AlbertPreprocessor(albert_tokenizer).get_config()).num_segments is None
+
+
+def test_preset_preprocessor_takes_its_backbones_num_segments(spm_model_path, pairs, tmp_path):
+    """A preprocessor saved without a limit, or not saved at all (built from
+    the preset's tokenizer), refuses segments the preset's backbone has no
+    embedding for."""
+    tokenizer = AlbertTokenizer(spm_model_path)
+    backbone = AlbertBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=1, num_heads=2, embedding_dim=8,
+        hidden_dim=16, intermediate_dim=32, max_sequence_length=20, num_segments=3,
+    )  # fmt: skip
+    backbone.save_to_preset(tmp_path)
+    tokenizer.save_to_preset(tmp_path)
+    four = (pairs[0][:2], pairs[1][:2], pairs[0][2:4], pairs[1][2:4])
+    from_tokenizer = AlbertPreprocessor.from_preset(str(tmp_path))
+    assert from_tokenizer.num_segments == 3
+    with pytest.raises(ValueError, match="has 3 segment types .* received 4"):
+        from_tokenizer(four)
+    AlbertPreprocessor(tokenizer, sequence_length=20).save_to_preset(tmp_path)
+    restored = AlbertPreprocessor.from_preset(str(tmp_path))
+    assert restored.num_segments == 3
+    assert max(as_lists(restored(four[:3]))["segment_ids"][0]) == 2
+    assert AlbertPreprocessor.from_preset(str(tmp_path), num_segments=None).num_segments is None
 
 
 def test_preset_round_trip(spm_model_path, pairs, tmp_path):

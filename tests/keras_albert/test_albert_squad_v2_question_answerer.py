@@ -292,6 +292,19 @@ def test_beam_sizes_must_be_positive():
         AlbertSquadV2QuestionAnswerer(backbone, start_n_top=0)
 
 
+def test_preprocessor_refuses_more_segments_than_the_backbone_has(albert_tokenizer):
+    backbone = keras_albert.AlbertBackbone(
+        vocabulary_size=64, num_layers=1, num_heads=2, embedding_dim=8, hidden_dim=H,
+        intermediate_dim=32, max_sequence_length=32,
+    )  # fmt: skip
+    preprocessor = keras_albert.AlbertPreprocessor(albert_tokenizer, sequence_length=T)
+    model = AlbertSquadV2QuestionAnswerer(backbone, preprocessor=preprocessor)
+    assert model.preprocessor.num_segments == 2
+    with pytest.raises(ValueError, match="has 2 segment types .* received 3"):
+        model.preprocessor((["who eats?"], ["a man eats"], ["so do i"]))
+    assert max(np.asarray(model.preprocessor((["who eats?"], ["a man eats"]))["segment_ids"][0])) == 1
+
+
 # === Decoding ===
 
 CONTEXT = "Alpha beta  gamma delta."
@@ -365,14 +378,9 @@ def test_decoding_without_a_valid_span_predicts_no_answer():
     assert answer["nbest"] == [{"text": "", "start_log_prob": -1e6, "end_log_prob": -1e6, "probability": 1.0}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: keras-hub's PipelineModel.__init__ resets the base class that every functional keras-albert "
-    "task shares, so building this subclassed head takes `Functional` away from task models built before it",
-)
 def test_a_classifier_built_before_the_original_head_still_runs():
-    import keras_albert
-
+    # keras-hub's `PipelineModel.__init__` resets the base class that every
+    # task shares; a subclassed head built later took `Functional` away from it.
     def backbone():
         return keras_albert.AlbertBackbone(
             vocabulary_size=50, num_layers=1, num_heads=2, embedding_dim=4, hidden_dim=8,

@@ -9,6 +9,7 @@ import pytest
 from keras_albert import (
     AlbertBackbone,
     AlbertMultipleChoice,
+    AlbertPreprocessor,
     AlbertPretrainer,
     AlbertQuestionAnswerer,
     AlbertTextClassifier,
@@ -245,6 +246,46 @@ def test_invalid_num_classes_is_rejected_by_name(num_classes):
         AlbertTextClassifier(tiny_backbone(), num_classes=num_classes)
     with pytest.raises(ValueError, match="num_classes"):
         AlbertTokenClassifier(tiny_backbone(), num_classes=num_classes)
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_task_preprocessor_refuses_more_segments_than_the_backbone_has(task_name, albert_tokenizer):
+    model, _ = build(task_name)
+    preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=16)
+    model.preprocessor = preprocessor
+    assert model.preprocessor is preprocessor and preprocessor.num_segments == model.backbone.num_segments == 2
+    with pytest.raises(ValueError, match="has 2 segment types .* received 3"):
+        model.preprocessor((["a man eats"], ["he eats"], ["so do i"]))
+    # Pairs (a multiple-choice context and one choice, too) still pack.
+    pair = model.preprocessor((["a man eats"], ["he eats"]))
+    assert sorted(set(np.asarray(pair["segment_ids"][0]).tolist())) == [0, 1]
+
+
+def test_classifier_keeps_its_preprocessors_segment_limit_through_keras_files_and_presets(albert_tokenizer, tmp_path):
+    keras.utils.set_random_seed(0)
+    backbone = AlbertBackbone(**dict(TINY, vocabulary_size=albert_tokenizer.vocabulary_size()))
+    model = AlbertTextClassifier(backbone, num_classes=2, preprocessor=AlbertPreprocessor(albert_tokenizer, 16))
+    pairs, triple = (["a man eats"], ["he eats"]), (["a man eats"], ["he eats"], ["so do i"])
+    expected = model.predict(pairs, verbose=0)
+    model.save(str(tmp_path / "model.keras"))
+    model.save_to_preset(str(tmp_path / "preset"))
+    for restored in (
+        keras.models.load_model(str(tmp_path / "model.keras")),
+        AlbertTextClassifier.from_preset(str(tmp_path / "preset")),
+    ):
+        assert restored.preprocessor.num_segments == 2
+        np.testing.assert_array_equal(restored.predict(pairs, verbose=0), expected)
+        with pytest.raises(ValueError, match="has 2 segment types .* received 3"):
+            restored.predict(triple, verbose=0)
+
+
+def test_a_preprocessor_allowing_more_segments_than_the_backbone_is_rejected(albert_tokenizer):
+    preprocessor = AlbertPreprocessor(albert_tokenizer, sequence_length=16, num_segments=3)
+    with pytest.raises(ValueError, match="up to 3 segments .* backbone has 2 segment types"):
+        AlbertTextClassifier(tiny_backbone(), num_classes=2, preprocessor=preprocessor)
+    # A stricter limit (single sentences only) is the caller's to keep.
+    single = AlbertPreprocessor(albert_tokenizer, sequence_length=16, num_segments=1)
+    assert AlbertTextClassifier(tiny_backbone(), num_classes=2, preprocessor=single).preprocessor.num_segments == 1
 
 
 def test_named_preset_builds_a_task_architecture_only_when_asked(tmp_path, monkeypatch):
