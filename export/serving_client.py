@@ -48,6 +48,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -389,38 +390,32 @@ class _RestTransport:
         connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         connection = connection_class(parts.netloc, timeout=self.client.timeout)
         try:
-            connection.request(
-                "GET" if body is None else "POST",
-                urllib.parse.urlunsplit(("", "", parts.path, parts.query, "")),
-                body=None if body is None else json.dumps(body).encode("utf-8"),
-                headers={"Content-Type": "application/json"},
-            )
-            sock = connection.sock  # The connection lets go of it once a closing response arrives.
-
-            def within_deadline():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError
-                sock.settimeout(left)
-
-            within_deadline()
-            response = connection.getresponse()
-            # A socket timeout bounds one read only: the body is read in
-            # chunks so that a server trickling bytes is cut off at the deadline.
-            chunks = []
-            while True:
-                within_deadline()
-                chunk = response.read1(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            connection.connect()  # Bounded by the socket's timeout.
+            # A socket timeout bounds one read or write only: at the deadline
+            # the socket is shut, which ends whatever a server trickling its
+            # answer (status line, headers or body) keeps the client waiting on.
+            watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut_down, args=(connection.sock,))
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                connection.request(
+                    "GET" if body is None else "POST",
+                    urllib.parse.urlunsplit(("", "", parts.path, parts.query, "")),
+                    body=None if body is None else json.dumps(body).encode("utf-8"),
+                    headers={"Content-Type": "application/json"},
+                )
+                response = connection.getresponse()
+                data = response.read()
+            finally:
+                watchdog.cancel()
         except (socket.timeout, TimeoutError):
             raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
         except (OSError, http.client.HTTPException) as error:
+            if time.monotonic() >= deadline:  # The watchdog shut the socket.
+                raise ServingTimeoutError(f"{self.client}: no answer within {self.client.timeout} s.") from None
             raise ServerUnavailableError(f"{self.client}: the server is unreachable ({error}).") from None
         finally:
             connection.close()
-        data = b"".join(chunks)
         if response.status >= 400:
             raise _http_error(self.client, response.status, response.reason, data)
         return json.loads(data)
@@ -446,6 +441,14 @@ class _RestTransport:
             # TF Serving drops the names when a signature has one output.
             values = {next(iter(outputs)): values}
         return {name: _from_json(values[name], outputs[name].dtype) for name in outputs}
+
+
+def _shut_down(sock):
+    """Ends every read and write on `sock` (the REST deadline's watchdog)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # Already closed.
+        pass
 
 
 def _http_error(client, code, reason, body):

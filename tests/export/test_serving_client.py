@@ -132,28 +132,35 @@ def test_a_slow_server_raises_a_timeout(protocol, word_splitter_model_base):
         server.stop()
 
 
-def test_a_rest_server_trickling_its_answer_raises_a_timeout_at_the_deadline():
+@pytest.mark.parametrize("trickled", ["headers", "body"])
+def test_a_rest_server_trickling_its_answer_raises_a_timeout_at_the_deadline(trickled):
     import http.server
     import threading
     import time
 
     class Trickle(http.server.BaseHTTPRequestHandler):
-        """Headers at once, then one byte of the body every 0.3 s (each read is quick)."""
+        """The headers or the body one byte every 0.3 s (each read is quick)."""
 
         def log_message(self, *args):
             pass
 
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            for _ in range(100):
+        def trickle(self, data):
+            for byte in data:
                 try:
-                    self.wfile.write(b" ")
+                    self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                 except OSError:  # The client hung up.
                     return
                 time.sleep(0.3)
+
+        def do_GET(self):
+            if trickled == "headers":
+                self.trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100 + b"\r\n\r\n")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.trickle(b" " * 100)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     server.daemon_threads = True
