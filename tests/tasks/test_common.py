@@ -256,6 +256,21 @@ def test_auto_precision_follows_the_cpu_and_warns_when_bf16_will_not_be_fast(
         assert len(warnings) == 1 and warning in warnings[0]
 
 
+@pytest.mark.parametrize("onednn, hint", [("0", True), ("1", False)])
+def test_auto_precision_says_how_to_get_bf16_where_the_cpu_has_it_but_the_kernels_are_off(monkeypatch, onednn, hint):
+    from absl import logging as absl_logging
+
+    from keras_albert import hardware
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16", "amx_bf16"}))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", onednn)
+    infos = []
+    monkeypatch.setattr(absl_logging, "info", lambda message, *args: infos.append(message % args))
+    common.dtype_policy_of(common.RunConfig(output_dir="unused", mixed_precision="auto"))
+    (line,) = [info for info in infos if info.startswith("--mixed_precision=auto")]
+    assert ("TF_ENABLE_ONEDNN_OPTS=1" in line) == hint, line
+
+
 def test_evaluation_results_print_as_an_aligned_table():
     table = common.results_table({"num_examples": 64, "accuracy": 0.515625, "f1": None})
     assert table.splitlines() == [
