@@ -357,6 +357,10 @@ def _gpu_compute_capability():
     return tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
 
 
+# How to get bf16 kernels on a CPU, and at what price (keras_albert.tensorflow_dependency).
+_ONEDNN_ON_HINT = "TF_ENABLE_ONEDNN_OPTS=1 turns them on, with TensorFlow 2.21's heap-corruption risk"
+
+
 def dtype_policy_of(config):
     """The Keras dtype policy --mixed_precision asks for, "auto" resolved by the hardware."""
     gpu = _gpu_compute_capability()
@@ -368,15 +372,13 @@ def dtype_policy_of(config):
             # The CPU has bf16 instructions, but the kernels that use them are off.
             why = (
                 ": its bf16 instructions need TensorFlow's oneDNN kernels, off by default; "
-                "TF_ENABLE_ONEDNN_OPTS=1 turns them on (ALBERT-base trained 1.9-2.1x faster on such CPUs), with TensorFlow 2.21's "
-                "heap-corruption risk"
+                f"{_ONEDNN_ON_HINT} (ALBERT-base trained 1.9-2.1x faster on such CPUs)"
             )
         logging.info("--mixed_precision=auto: %s on this %s%s.", policy, device, why)
     if policy == "mixed_bfloat16" and not gpu and not tensorflow_dependency.onednn_enabled():
         logging.warning(
             "mixed_bfloat16 on a CPU with TensorFlow's oneDNN kernels off (the default, "
-            "keras_albert.tensorflow_dependency): bf16 is emulated and slower than float32. "
-            "TF_ENABLE_ONEDNN_OPTS=1 turns them on, with TensorFlow 2.21's heap-corruption risk."
+            f"keras_albert.tensorflow_dependency): bf16 is emulated and slower than float32. {_ONEDNN_ON_HINT}."
         )
     if policy == "mixed_bfloat16" and config.jit_compile and not gpu:
         # Measured with TF 2.21: XLA's CPU backend runs bf16 matmuls at float32's

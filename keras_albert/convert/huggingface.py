@@ -45,7 +45,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
-from keras_albert.layers.activations import activation_name
+from keras_albert.layers.activations import activation_description, activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -169,13 +169,6 @@ def backbone_config_from_huggingface_config(hf_config, location=CONFIG_FILE):
     }
 
 
-def _shown_activation(activation):
-    """A name as written, a function by its module path (`keras.ops.relu` is not the activation `relu`)."""
-    if isinstance(activation, str):
-        return repr(activation)
-    return f"{getattr(activation, '__module__', '?')}.{getattr(activation, '__qualname__', repr(activation))}"
-
-
 def huggingface_config_from_model(model):
     """The HuggingFace `config.json` dict for a keras-albert model."""
     backbone = getattr(model, "backbone", model)
@@ -185,7 +178,7 @@ def huggingface_config_from_model(model):
     activation = activation_name(backbone.activation, _EXPORT_ACTIVATIONS)
     if activation is None:
         raise ValueError(
-            f"activation={_shown_activation(backbone.activation)} has no HuggingFace equivalent; "
+            f"activation={activation_description(backbone.activation)} has no HuggingFace equivalent; "
             f"expected one of {sorted(_EXPORT_ACTIVATIONS)} (a name or its Keras function)."
         )
     head = head_config(model)

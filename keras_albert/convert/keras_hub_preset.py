@@ -44,7 +44,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
-from keras_albert.layers.activations import activation_name
+from keras_albert.layers.activations import activation_description, activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def keras_hub_config_from_backbone_config(config):
         raise ValueError(
             "keras-hub's AlbertBackbone always uses activation="
             f"{_ACTIVATION!r} and layer_norm_epsilon={_LAYER_NORM_EPSILON}; "
-            f"this model has activation={config['activation']!r}, "
+            f"this model has activation={activation_description(config['activation'])}, "
             f"layer_norm_epsilon={config['layer_norm_epsilon']}."
         )
     if config["attention_dropout"] != config["dropout"]:

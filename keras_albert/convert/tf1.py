@@ -43,7 +43,7 @@ from keras_albert.convert.weight_table import (
     variables_by_path,
     weight_entry,
 )
-from keras_albert.layers.activations import activation_name
+from keras_albert.layers.activations import activation_description, activation_name
 
 logger = logging.getLogger(__name__)
 
@@ -381,7 +381,7 @@ def albert_config_from_backbone_config(config):
     activation = activation_name(config["activation"], activations)  # A name, or a callable's.
     if activation is None:
         raise ValueError(
-            f"activation={config['activation']!r} has no equivalent in the original "
+            f"activation={activation_description(config['activation'])} has no equivalent in the original "
             f"code, whose activations are {sorted(_ACTIVATIONS)} (its 'gelu' is "
             "the tanh approximation)."
         )

@@ -61,3 +61,11 @@ def activation_name(activation, names):
     function as `activation` (a name or a callable), else None."""
     function = get_activation(activation)
     return next((name for name in names if get_activation(name) is function), None)
+
+
+def activation_description(activation):
+    """An activation for an error message: a name as written, a function by its
+    module path (`keras.ops.relu` is not the activation `relu`)."""
+    if isinstance(activation, str):
+        return repr(activation)
+    return f"{getattr(activation, '__module__', '?')}.{getattr(activation, '__qualname__', repr(activation))}"

@@ -254,3 +254,14 @@ def test_a_callable_activation_exports_by_its_original_name():
         max_sequence_length=16, activation=get_activation("gelu_approximate"),
     )
     assert tf1.albert_config_from_backbone_config(backbone.get_config())["hidden_act"] == "gelu"  # The tanh GELU.
+
+
+def test_an_activation_the_original_code_lacks_is_refused_naming_it():
+    from keras_albert.convert import tf1
+
+    backbone = keras_albert.AlbertBackbone(
+        vocabulary_size=50, num_layers=1, num_heads=2, embedding_dim=4, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=16, activation=keras.activations.elu,
+    )
+    with pytest.raises(ValueError, match=r"activation=keras\.[\w.]*\.elu has no equivalent in the original code"):
+        tf1.albert_config_from_backbone_config(backbone.get_config())
