@@ -9,7 +9,9 @@ python -m bench.tf_profile --saved_model=bench/results/work/savedmodel/1 --steps
 Builds the row's model as `bench.run` does (`bench.scenarios`), warms it up,
 then records `--steps` steps with TensorFlow's profiler and prints the time
 per step of each op type and of each part of the block (matmuls, GELU,
-attention, LayerNorm, ...), summed over layers. TensorFlow runs one op at a
+attention, LayerNorm, ...), summed over layers; the XLA-compiled kernels of
+keras-albert's training step (bias + GELU, bias + residual + LayerNorm)
+count in their parts, as op type `XLA`. TensorFlow runs one op at a
 time here (one inter-op thread, each op on all cores), so the ops' times add
 up to the step; `bench.run` lets independent ops overlap, which makes its
 steps a few per cent faster. bf16 rows need `TF_ENABLE_ONEDNN_OPTS=1` (as
@@ -36,8 +38,8 @@ from keras_albert import tensorflow_dependency  # noqa: E402
 # The part of the model an op belongs to, by the first pattern its name matches.
 PARTS = (
     ("matmul", r":\w*MatMul"),  # op types MatMul, _MklMatMul, _MklNativeFusedMatMul, BatchMatMulV2, ...
-    ("GELU", r"Gelu"),
-    ("LayerNorm", r"layer_norm"),
+    ("GELU", r"Gelu"),  # in training the bias + GELU kernel
+    ("LayerNorm", r"layer_norm"),  # in training the bias + residual + LayerNorm kernel
     ("optimizer", r"adam|AssignSub|AssignAdd"),
     ("gradient sums of the shared weights", r"AddN"),
     ("bias gradients", r"BiasAddGrad"),
@@ -77,7 +79,12 @@ def parse_args(argv):
 
 
 def op_events(logdir):
-    """`(name, milliseconds)` of every op the profiler recorded on TensorFlow's compute threads."""
+    """`(name, milliseconds)` of every op the profiler recorded on TensorFlow's compute threads.
+
+    An XLA-compiled function (training's GELU and LayerNorm kernels,
+    `keras_albert.layers.tensorflow_fusions`) is recorded as its run,
+    named after the call op that started it (`.../ffn_layer_norm/PartitionedCall:XLA`).
+    """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     (path,) = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
@@ -87,13 +94,23 @@ def op_events(logdir):
     for plane in space.planes:
         if not plane.name.startswith("/host:CPU"):
             continue
+        name_stat = next((key for key, stat in plane.stat_metadata.items() if stat.name == "name"), None)
         for line in plane.lines:
             if not line.name.startswith("tf_Compute"):
                 continue
-            for event in line.events:
+            calling = None  # the call op whose XLA run comes next on this thread
+            for event in sorted(line.events, key=lambda event: event.offset_ps):
                 name = plane.event_metadata[event.metadata_id].name
+                if name == "ExecutorState::ProcessAsync::Start":
+                    calling = next(
+                        (stat.str_value or plane.stat_metadata[stat.ref_value].name
+                         for stat in event.stats if stat.metadata_id == name_stat),
+                        None,
+                    )
+                elif name == "CpuExecutable::ExecuteAsyncOnStream" and calling:
+                    yield f"{calling}:XLA", event.duration_ps / 1e9
                 # Ops are "scope/op_name:OpType"; the executor's own events ("ExecutorState::Process") enclose them.
-                if ":" in name and "::" not in name:
+                elif ":" in name and "::" not in name:
                     yield name, event.duration_ps / 1e9
 
 

@@ -1,4 +1,4 @@
-"""ALBERT's building blocks, written with `keras.ops` only."""
+"""ALBERT's building blocks, written with `keras.ops` (training on TensorFlow adds `tensorflow_fusions`)."""
 
 from keras_albert.layers.activations import gelu_approximate, get_activation
 from keras_albert.layers.choice_folding import FoldChoices, UnfoldChoices

@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from keras_albert.layers.activations import get_activation, kept_activation
+from keras_albert.layers import tensorflow_fusions
+from keras_albert.layers.activations import gelu_approximate, get_activation, kept_activation
 
 
 class _CenteredLayerNormalization(keras.layers.LayerNormalization):
@@ -12,16 +13,20 @@ class _CenteredLayerNormalization(keras.layers.LayerNormalization):
     Keras' TensorFlow path computes the variance with `SquaredDifference`,
     which full-integer TFLite runs on a slow int8 reference kernel outside
     XNNPACK (a fifth of ALBERT-base's int8 op time); a subtraction and a
-    square run inside it. Computed in at least float32, as Keras does.
+    square run inside it. Computed in at least float32, as Keras does; in
+    training on TensorFlow as one compiled kernel each way
+    (`tensorflow_fusions`), which can also add the residual and bias first.
     """
 
-    def call(self, inputs):
-        x = ops.cast(inputs, "float32") if self.compute_dtype in ("float16", "bfloat16") else inputs
-        centered = x - ops.mean(x, axis=-1, keepdims=True)
-        # `centered * centered`: the converter fuses `square(x - mean)` back into SquaredDifference.
-        variance = ops.mean(centered * centered, axis=-1, keepdims=True)
-        scale = ops.rsqrt(variance + self.epsilon) * ops.cast(self.gamma, x.dtype)
-        return ops.cast(centered * scale + ops.cast(self.beta, x.dtype), self.compute_dtype)
+    def call(self, inputs, training=None):
+        if training and tensorflow_fusions.on_tensorflow():
+            return self.compiled_for_training(inputs)
+        output, _, _ = tensorflow_fusions.centered_layer_norm(inputs, self.gamma, self.beta, self.epsilon)
+        return ops.cast(output, self.compute_dtype)
+
+    def compiled_for_training(self, x, *more):
+        """`LayerNorm(x + more...)` (residuals, a bias) on TensorFlow, one compiled kernel each way."""
+        return tensorflow_fusions.layer_norm(x, self.gamma, self.beta, *more, epsilon=self.epsilon)
 
 
 @keras.saving.register_keras_serializable(package="keras_albert")
@@ -172,14 +177,28 @@ class AlbertTransformerLayer(keras.layers.Layer):
             # [batch, 1 (heads), 1 (queries), seq_len (keys)]
             mask = ops.expand_dims(ops.cast(padding_mask, "bool"), (1, 2))
         attended = self._attend(query, key, value, mask, training)
-        attention_output = self.attention_output_dense(ops.reshape(attended, (-1, self.hidden_dim)))
-        attention_output = self.output_dropout_layer(attention_output, training=training)
-        rows = self.attention_layer_norm(rows + attention_output)
-
-        ffn_output = self.ffn_output_dense(self.ffn_intermediate_dense(rows))
-        ffn_output = self.output_dropout_layer(ffn_output, training=training)
-        rows = self.ffn_layer_norm(rows + ffn_output)
+        attended = ops.reshape(attended, (-1, self.hidden_dim))
+        rows = self._project_and_normalize(self.attention_output_dense, attended, rows, self.attention_layer_norm, training)
+        intermediate = self._ffn_intermediate(rows, training)
+        rows = self._project_and_normalize(self.ffn_output_dense, intermediate, rows, self.ffn_layer_norm, training)
         return ops.reshape(rows, (batch_size, num_queries, self.hidden_dim))
+
+    def _ffn_intermediate(self, rows, training):
+        """`ffn_intermediate_dense(rows)`: in training on TensorFlow a plain
+        matmul and one kernel for the bias and tanh GELU. (In inference
+        oneDNN fuses the Dense's bias and GELU into its matmul.)"""
+        dense = self.ffn_intermediate_dense
+        if training and dense.activation is gelu_approximate and tensorflow_fusions.fuses(dense):
+            return tensorflow_fusions.bias_tanh_gelu(tensorflow_fusions.matmul(dense, rows), dense.bias)
+        return dense(rows)
+
+    def _project_and_normalize(self, dense, inputs, residual, layer_norm, training):
+        """`layer_norm(residual + dropout(dense(inputs)))`: in training on
+        TensorFlow without dropout, a plain matmul and one kernel for the rest."""
+        if training and self.dropout == 0 and tensorflow_fusions.fuses(dense):
+            return layer_norm.compiled_for_training(tensorflow_fusions.matmul(dense, inputs), residual, dense.bias)
+        output = self.output_dropout_layer(dense(inputs), training=training)
+        return layer_norm(residual + output, training=training)
 
     def compute_output_shape(self, x_shape, padding_mask_shape=None):
         return tuple(x_shape)

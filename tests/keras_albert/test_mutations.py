@@ -24,14 +24,16 @@ pytest.importorskip("transformers")
 # The checks are the suite's own parity tests, imported from their modules
 # (pytest puts each test folder on sys.path; the converter tests' folder
 # is added here for running this file alone).
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "convert"))
+for folder in ("convert", "layers"):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), folder))
 import test_albert_backbone  # noqa: E402
 import test_huggingface_conversion  # noqa: E402
 import test_keras_hub_conversion  # noqa: E402
 import test_tf1_conversion  # noqa: E402
+import test_tensorflow_fusions  # noqa: E402
 
 from keras_albert.convert import huggingface, keras_hub_preset, tf1  # noqa: E402
-from keras_albert.layers import activations, factorized_embedding, transformer_layer  # noqa: E402
+from keras_albert.layers import activations, factorized_embedding, transformer_layer, tensorflow_fusions  # noqa: E402
 from keras_albert.layers.shared_group_encoder import SharedGroupEncoder  # noqa: E402
 
 AlbertTransformerLayer = transformer_layer.AlbertTransformerLayer
@@ -82,6 +84,20 @@ def training_attention_path(tmp_path, monkeypatch):
     test_albert_backbone.test_training_attention_path_equals_the_fused_path_on_a_v1_config(monkeypatch)
 
 
+def training_gelu(tmp_path, monkeypatch):
+    test_tensorflow_fusions.test_training_bias_gelu_has_the_tanh_gelu_values_and_gradients("float32", 1e-5)
+
+
+def training_layer_norm(tmp_path, monkeypatch):
+    test_tensorflow_fusions.test_training_layer_norm_has_the_layer_norm_values_and_gradients(
+        (2, 3, 24), "residual and bias"
+    )
+
+
+def training_block(tmp_path, monkeypatch):
+    test_tensorflow_fusions.test_a_training_pass_of_the_block_has_the_inference_pass_values_and_gradients(0.0)
+
+
 # === Mutants: each patches one thing the way a real bug would ===
 
 
@@ -117,6 +133,37 @@ def exact_gelu_instead_of_tanh_gelu(monkeypatch):
         return activations.get_activation(identifier)
 
     monkeypatch.setattr(transformer_layer, "get_activation", mutant)
+
+
+def training_gelu_derivative_without_its_cubic_term(monkeypatch):
+    """The compiled GELU's derivative with `d/dx (x + 0.044715 x^3)` taken as 1."""
+    ops = keras.ops
+    gradient = tensorflow_fusions._bias_tanh_gelu_gradient
+
+    def mutant(x, bias, upstream):
+        x32 = ops.cast(x, "float32") + ops.cast(bias, "float32")
+        _, tanh = tensorflow_fusions.tanh_gelu_float32(x32)
+        slope = 0.5 * (1.0 + tanh) + 0.5 * x32 * (1.0 - tanh * tanh) * tensorflow_fusions._SQRT_2_OVER_PI
+        x_gradient = ops.cast(upstream, "float32") * slope
+        return ops.cast(x_gradient, x.dtype), gradient(x, bias, upstream)[1]
+
+    monkeypatch.setattr(tensorflow_fusions, "_bias_tanh_gelu_gradient", mutant)
+
+
+def training_layer_norm_gradient_without_the_variance_term(monkeypatch):
+    """The compiled LayerNorm's input gradient as if the variance did not depend on the input."""
+    ops = keras.ops
+    gradient = tensorflow_fusions._layer_norm_gradient
+
+    def mutant(epsilon, upstream, x, gamma, beta, *more):
+        _, gamma_gradient, beta_gradient, *more_gradients = gradient(epsilon, upstream, x, gamma, beta, *more)
+        total = ops.cast(x, "float32") + sum(ops.cast(term, "float32") for term in more)
+        _, _, inverse_std = tensorflow_fusions.centered_layer_norm(total, gamma, beta, epsilon)
+        scaled = ops.cast(upstream, "float32") * ops.cast(gamma, "float32")
+        x_gradient = inverse_std * (scaled - ops.mean(scaled, axis=-1, keepdims=True))
+        return ops.cast(x_gradient, x.dtype), gamma_gradient, beta_gradient, *more_gradients
+
+    monkeypatch.setattr(tensorflow_fusions, "_layer_norm_gradient", mutant)
 
 
 def query_key_swapped_in_huggingface_converter(monkeypatch):
@@ -238,6 +285,8 @@ KILLS = {
     attention_scale_1_over_sqrt_hidden: [backbone_vs_huggingface],
     training_path_attention_scale_1_over_sqrt_hidden: [training_attention_path],
     exact_gelu_instead_of_tanh_gelu: [backbone_vs_huggingface],
+    training_gelu_derivative_without_its_cubic_term: [training_gelu, training_block],
+    training_layer_norm_gradient_without_the_variance_term: [training_layer_norm, training_block],
     query_key_swapped_in_huggingface_converter: [backbone_vs_huggingface, question_answerer_from_huggingface],
     query_key_swapped_in_tf1_converter: [text_classifier_from_tf1],
     query_key_swapped_in_keras_hub_converter: [backbone_from_keras_hub, classifier_exported_to_keras_hub],
