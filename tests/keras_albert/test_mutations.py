@@ -22,8 +22,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 # The checks are the suite's own parity tests, imported from their modules
-# (pytest puts each test folder on sys.path; the converter tests' folder
-# is added here for running this file alone).
+# (pytest puts each test folder on sys.path; the converter and layer
+# tests' folders are added here for running this file alone).
 for folder in ("convert", "layers"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), folder))
 import test_albert_backbone  # noqa: E402
