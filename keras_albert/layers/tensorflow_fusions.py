@@ -67,14 +67,14 @@ def _bias_tanh_gelu_gradient(x, bias, upstream):
 
 def centered_layer_norm(x, gamma, beta, epsilon):
     """LayerNorm over the last axis in at least float32, the variance as
-    `mean((x - mean)^2)`; returns `(output, normalized x, 1 / std)`."""
+    `mean((x - mean)^2)`; returns `(output, x - mean, 1 / std)`."""
     if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
         x = ops.cast(x, "float32")
     centered = x - ops.mean(x, axis=-1, keepdims=True)
     # `centered * centered`: TFLite's converter fuses `square(x - mean)` back into SquaredDifference.
     inverse_std = ops.rsqrt(ops.mean(centered * centered, axis=-1, keepdims=True) + epsilon)
-    normalized = centered * inverse_std
-    return normalized * ops.cast(gamma, x.dtype) + ops.cast(beta, x.dtype), normalized, inverse_std
+    scale = inverse_std * ops.cast(gamma, x.dtype)
+    return centered * scale + ops.cast(beta, x.dtype), centered, inverse_std
 
 
 def _layer_norm(epsilon, x, gamma, beta, *more):
@@ -85,7 +85,8 @@ def _layer_norm(epsilon, x, gamma, beta, *more):
 def _layer_norm_gradient(epsilon, upstream, x, gamma, beta, *more):
     """The gradients of `LayerNorm(x + more...)` for `x`, `gamma`, `beta` and
     each of `more` (a bias vector's summed over the rows)."""
-    _, normalized, inverse_std = centered_layer_norm(_sum(x, *more), gamma, beta, epsilon)
+    _, centered, inverse_std = centered_layer_norm(_sum(x, *more), gamma, beta, epsilon)
+    normalized = centered * inverse_std
     upstream = ops.cast(upstream, "float32")
     scaled = upstream * ops.cast(gamma, "float32")
     x_gradient = inverse_std * (
